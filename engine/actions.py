@@ -1,0 +1,109 @@
+"""Decisions as values: what the core wants done; the driver turns them into API calls.
+
+Every action names its cluster, and `ref` names the action for results (`ActionResult`).
+Applying the same action twice changes nothing: pods have deterministic names (a second
+create meets 409 AlreadyExists), deletes of a gone pod meet 404 (counted as done), the
+Service is create-or-patch and status patches carry the whole desired status.
+
+Manifests are plain dicts shared with the core's caches: executors must not mutate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import field, frozen
+
+from engine.events import ClusterKey
+
+
+def prefix(cluster: ClusterKey) -> str:
+    """The log prefix of one cluster: `<name>,<namespace>:` as the legacy operator wrote it."""
+    return f"{cluster[1]},{cluster[0]}:"
+
+
+@frozen(kw_only=True)
+class CreatePod:
+    cluster: ClusterKey
+    name: str
+    pod_type: str
+    role: str
+    manifest: Mapping[str, Any] = field(eq=False, repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"CreatePod/{self.name}"
+
+
+@frozen(kw_only=True)
+class DeletePod:
+    cluster: ClusterKey
+    name: str
+    pod_type: str
+    reason: str  # idle | max_workers | max_workers_per_type | outdated | failed | recovery ...
+
+    @property
+    def ref(self) -> str:
+        return f"DeletePod/{self.name}"
+
+
+@frozen(kw_only=True)
+class ApplyService:
+    """Create the head Service, or patch it to this manifest if it exists."""
+
+    cluster: ClusterKey
+    name: str
+    manifest: Mapping[str, Any] = field(eq=False, repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"ApplyService/{self.name}"
+
+
+@frozen(kw_only=True)
+class PatchStatus:
+    """Write the whole desired `status` through the status subresource."""
+
+    cluster: ClusterKey
+    status: Mapping[str, Any] = field(eq=False)
+
+    @property
+    def ref(self) -> str:
+        return "PatchStatus/status"
+
+
+@frozen(kw_only=True)
+class EmitEvent:
+    """A Kubernetes Event on the RayCluster (`type` Normal or Warning, a stable `reason`)."""
+
+    cluster: ClusterKey
+    type: str
+    reason: str
+    message: str
+
+    @property
+    def ref(self) -> str:
+        return f"EmitEvent/{self.reason}"
+
+
+@frozen(kw_only=True)
+class Log:
+    """A log line about one cluster; `line` carries the `<name>,<namespace>:` prefix."""
+
+    cluster: ClusterKey
+    level: str  # INFO | WARNING | ERROR
+    message: str
+
+    @property
+    def ref(self) -> str:
+        return "Log/line"
+
+    @property
+    def line(self) -> str:
+        return f"{prefix(self.cluster)} {self.level} {self.message}"
+
+
+Action = CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log
+EFFECTS = (CreatePod, DeletePod, ApplyService, PatchStatus)
+"""Actions that call the API and report an `ActionResult`; events and logs do not."""

@@ -1,0 +1,161 @@
+"""Observed facts: everything the core learns arrives as one of these frozen values.
+
+Each event carries `at`, the time (seconds) at which the driver observed it: the core has no
+clock of its own. Events are facts about the world (a pod was seen, a load report came in,
+an action the core asked for succeeded or failed), never commands. A pod event carries the
+projection of a Pod that the core needs, not the Pod: the adapters build it from labels.
+
+Events are `slots` classes so that the hottest one, `PodSeen`, can serve as the stored pod
+record itself (no copy per event); see `engine.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import field, frozen
+
+ClusterKey = tuple[str, str]
+"""(namespace, name) of a RayCluster."""
+
+# Pod phases as Kubernetes reports them.
+PENDING = "Pending"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+UNKNOWN = "Unknown"
+DEAD_PHASES = frozenset({SUCCEEDED, FAILED, UNKNOWN})
+
+HEAD = "head"
+WORKER = "worker"
+
+
+@frozen(kw_only=True)
+class ClusterSeen:
+    """A RayCluster was listed, added or modified (any field; the core checks generation)."""
+
+    cluster: ClusterKey
+    at: float
+    uid: str
+    generation: int
+    obj: Mapping[str, Any] = field(eq=False, repr=False)
+
+
+@frozen(kw_only=True)
+class ClusterDeleted:
+    """A RayCluster is gone (or being deleted): no action for it any more."""
+
+    cluster: ClusterKey
+    at: float
+
+
+@frozen(kw_only=True)
+class PodSeen:
+    """A pod of a RayCluster was listed, added or modified (projection of the Pod)."""
+
+    cluster: ClusterKey
+    at: float
+    name: str
+    pod_type: str
+    role: str  # HEAD or WORKER
+    phase: str
+    ip: str = ""
+    terminating: bool = False  # deletionTimestamp is set
+    launch_hash: str = ""
+
+    @property
+    def live(self) -> bool:
+        return not self.terminating and self.phase not in DEAD_PHASES
+
+
+@frozen(kw_only=True)
+class PodGone:
+    """A pod of a RayCluster no longer exists."""
+
+    cluster: ClusterKey
+    at: float
+    name: str
+
+
+@frozen(kw_only=True)
+class Bundle:
+    """A resource shape and how many of it (Ray reports demand grouped this way)."""
+
+    resources: Mapping[str, float] = field(eq=False)
+    count: int = 1
+
+    @property
+    def shape(self) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted(self.resources.items()))
+
+
+@frozen(kw_only=True)
+class PlacementGroup:
+    """A pending placement group: its strategy and its unplaced bundles."""
+
+    strategy: str  # PACK | SPREAD | STRICT_PACK | STRICT_SPREAD
+    bundles: tuple[Mapping[str, float], ...] = field(eq=False)
+
+
+@frozen(kw_only=True)
+class RayNode:
+    """A Ray node as the GCS reports it; `ip` joins it to its pod."""
+
+    ip: str
+    total: Mapping[str, float] = field(eq=False)
+    available: Mapping[str, float] = field(eq=False)
+    idle_seconds: float = 0.0
+
+
+@frozen(kw_only=True)
+class RayLoad:
+    """One load report of a cluster's Ray head (every 5 s in Ray's autoscaler loop)."""
+
+    cluster: ClusterKey
+    at: float
+    pending: tuple[Bundle, ...] = ()
+    requests: tuple[Bundle, ...] = ()  # ray.autoscaler.sdk.request_resources
+    placement_groups: tuple[PlacementGroup, ...] = ()
+    nodes: tuple[RayNode, ...] = ()
+
+
+@frozen(kw_only=True)
+class RayUnreachable:
+    """The cluster's Ray head could not be read past its grace period: autoscaling failed."""
+
+    cluster: ClusterKey
+    at: float
+    reason: str
+
+
+@frozen(kw_only=True)
+class Tick:
+    """Time passed; timers due at or before `at` fire."""
+
+    at: float
+
+
+DONE = "done"
+FAILED_OUTCOME = "failed"
+CONFLICT = "conflict"
+
+
+@frozen(kw_only=True)
+class ActionResult:
+    """What became of an action: `done`, `failed` (with reason), or `conflict` (HTTP 409).
+
+    `action` names it as `<ActionType>/<target>` (see `engine.actions.Action.ref`).
+    """
+
+    cluster: ClusterKey
+    at: float
+    action: str
+    outcome: str
+    reason: str = ""
+
+
+Event = (
+    ClusterSeen | ClusterDeleted | PodSeen | PodGone | RayLoad | RayUnreachable | Tick
+    | ActionResult
+)

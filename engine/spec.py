@@ -1,0 +1,501 @@
+"""The RayCluster custom resource as frozen values, and every rule it must satisfy.
+
+`from_raycluster(obj)` takes the dict the Kubernetes API returns for a `cluster.ray.io/v1`
+RayCluster and returns a `ClusterSpec`, or raises one `InvalidSpec` that lists *every*
+problem with its field path (`spec.podTypes[1].minWorkers: 5 > maxWorkers 3`). Collecting
+all problems at once spares users the fix-one-reapply-find-the-next loop.
+
+Rules beyond the CRD's structural schema (see docs/decisions.md for the reasoning):
+- `headPodType` names a podType; podType names are unique label values.
+- per type `0 <= minWorkers <= maxWorkers`; the sum of `minWorkers` <= `maxWorkers`.
+- an omitted global `maxWorkers` is the sum of the per-type maxima (decision (c)); an omitted
+  per-type `maxWorkers` is the global one when given, else the type's `minWorkers`.
+- `upscalingSpeed > 0` (decision (d)); `idleTimeoutMinutes >= 0`.
+- quantities parse; `podConfig.spec.containers` is a non-empty list of named images.
+- the cluster name is a DNS-1123 label short enough for `<name>-ray-head`.
+- unknown fields are rejected (decision (g)); a custom Redis password is rejected (legacy).
+
+Ray resources per type follow the legacy auto-detection from the first container (CPU =
+min(request, limit) rounded up, memory = 70 % of min(request, limit), GPU = the one limit
+whose name contains "gpu"), overridden key by key by `rayResources`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+from attrs import define, field, frozen
+
+from engine import quantities
+from engine.errors import InvalidSpec, Problem
+
+API_VERSION = "cluster.ray.io/v1"
+KIND = "RayCluster"
+
+DEFAULT_HEAD_PORT = 6379
+DEFAULT_UPSCALING_SPEED = 1.0
+DEFAULT_IDLE_TIMEOUT_MINUTES = 5.0
+SERVICE_SUFFIX = "-ray-head"
+
+DEFAULT_SERVICE_PORTS: tuple[tuple[str, int], ...] = (
+    ("client", 10001),
+    ("dashboard", 8265),
+    ("ray-serve", 8000),
+)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_HEAD_PORT = re.compile(r"--port[= ]+(\d+)")
+_MAX_CLUSTER_NAME = 63 - len(SERVICE_SUFFIX)
+
+_SPEC_FIELDS = frozenset(
+    {
+        "maxWorkers",
+        "upscalingSpeed",
+        "idleTimeoutMinutes",
+        "headServicePorts",
+        "headPodType",
+        "podTypes",
+        "headStartRayCommands",
+        "workerStartRayCommands",
+    }
+)
+_POD_TYPE_FIELDS = frozenset(
+    {"name", "minWorkers", "maxWorkers", "rayResources", "setupCommands",
+     "workerSetupCommands", "podConfig"}
+)
+
+
+@frozen(kw_only=True)
+class ServicePort:
+    """One port of the head Service; `protocol` is None when the user did not give one."""
+
+    name: str
+    port: int
+    target_port: int | str
+    protocol: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "port": self.port, "targetPort": self.target_port}
+        if self.protocol is not None:
+            out["protocol"] = self.protocol
+        return out
+
+
+@frozen(kw_only=True)
+class PodType:
+    """A node type: its bounds, the resources it advertises to Ray, and its pod template."""
+
+    name: str
+    min_workers: int
+    max_workers: int
+    resources: Mapping[str, float] = field(eq=False)
+    setup_commands: tuple[str, ...]
+    pod_config: Mapping[str, Any] = field(eq=False, repr=False)
+    launch_hash: str
+    generate_name: str
+
+    @property
+    def gpu(self) -> bool:
+        return self.resources.get("GPU", 0) > 0
+
+
+@frozen(kw_only=True)
+class ClusterSpec:
+    """A validated RayCluster: identity plus the effective autoscaling configuration."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    max_workers: int
+    upscaling_speed: float
+    idle_timeout_minutes: float
+    head_pod_type: str
+    pod_types: Mapping[str, PodType] = field(eq=False)
+    head_service_ports: tuple[ServicePort, ...]
+    head_start_ray_commands: tuple[str, ...]
+    worker_start_ray_commands: tuple[str, ...]
+    head_port: int
+
+    @property
+    def head(self) -> PodType:
+        return self.pod_types[self.head_pod_type]
+
+    @property
+    def service_name(self) -> str:
+        return self.name + SERVICE_SUFFIX
+
+    @property
+    def idle_timeout_seconds(self) -> float:
+        return 60.0 * self.idle_timeout_minutes
+
+
+@define
+class _Checker:
+    """Collects problems while a RayCluster is read; raises them all at the end."""
+
+    problems: list[Problem] = field(factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path=path, message=message))
+
+    def mapping(self, value: object, path: str, *, required: bool = True) -> Mapping[str, Any]:
+        if value is None and not required:
+            return {}
+        if not isinstance(value, Mapping):
+            self.add(path, f"expected an object, got {_show(value)}")
+            return {}
+        return value
+
+    def string(self, value: object, path: str) -> str | None:
+        if not isinstance(value, str) or not value:
+            self.add(path, f"expected a non-empty string, got {_show(value)}")
+            return None
+        return value
+
+    def integer(self, value: object, path: str, *, minimum: int | None = 0) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(path, f"expected an integer, got {_show(value)}")
+            return None
+        if minimum is not None and value < minimum:
+            self.add(path, f"expected an integer >= {minimum}, got {value}")
+            return None
+        return value
+
+    def number(self, value: object, path: str) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(path, f"expected a number, got {_show(value)}")
+            return None
+        return float(value)
+
+    def strings(self, value: object, path: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add(path, f"expected a list of strings, got {_show(value)}")
+            return ()
+        return tuple(value)
+
+    def unknown(self, obj: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
+        for key in obj:
+            if key not in allowed:
+                self.add(f"{path}.{key}", f"unknown field; expected one of {sorted(allowed)}")
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "nothing"
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def from_raycluster(obj: Mapping[str, Any]) -> ClusterSpec:
+    """Read and validate a RayCluster object; raise `InvalidSpec` listing every problem."""
+    check = _Checker()
+    root = check.mapping(obj, "object")
+    if root.get("apiVersion", API_VERSION) != API_VERSION:
+        check.add("apiVersion", f"expected {API_VERSION!r}, got {_show(root.get('apiVersion'))}")
+    if root.get("kind", KIND) != KIND:
+        check.add("kind", f"expected {KIND!r}, got {_show(root.get('kind'))}")
+    meta = check.mapping(root.get("metadata"), "metadata")
+    name = _cluster_name(check, meta.get("name"))
+    namespace = check.string(meta.get("namespace", "default"), "metadata.namespace") or ""
+    uid = str(meta.get("uid", ""))
+    generation = meta.get("generation", 1)
+    generation = generation if isinstance(generation, int) else 1
+    spec = check.mapping(root.get("spec"), "spec")
+    check.unknown(spec, _SPEC_FIELDS, "spec")
+
+    global_max = None
+    if "maxWorkers" in spec:
+        global_max = check.integer(spec["maxWorkers"], "spec.maxWorkers")
+    speed = DEFAULT_UPSCALING_SPEED
+    if "upscalingSpeed" in spec:
+        value = check.number(spec["upscalingSpeed"], "spec.upscalingSpeed")
+        if value is not None and not value > 0:
+            check.add("spec.upscalingSpeed", f"expected a number > 0, got {spec['upscalingSpeed']}")
+        speed = value if value is not None and value > 0 else speed
+    idle = DEFAULT_IDLE_TIMEOUT_MINUTES
+    if "idleTimeoutMinutes" in spec:
+        value = check.number(spec["idleTimeoutMinutes"], "spec.idleTimeoutMinutes")
+        if value is not None and value < 0:
+            check.add("spec.idleTimeoutMinutes", f"expected a number >= 0, got {value:g}")
+        idle = value if value is not None and value >= 0 else idle
+
+    head_cmds = check.strings(spec.get("headStartRayCommands"), "spec.headStartRayCommands")
+    worker_cmds = check.strings(spec.get("workerStartRayCommands"), "spec.workerStartRayCommands")
+    for i, cmd in enumerate(head_cmds):
+        if "redis-password" in cmd:
+            check.add(
+                f"spec.headStartRayCommands[{i}]",
+                "the Ray Kubernetes Operator does not support setting a custom Redis password",
+            )
+    head_port = infer_head_port(head_cmds)
+    head_cmds = head_cmds or default_head_commands(head_port)
+    worker_cmds = worker_cmds or default_worker_commands(head_port)
+    ports = _service_ports(check, spec.get("headServicePorts"), head_port)
+
+    head_type = check.string(spec.get("headPodType"), "spec.headPodType")
+    raw_types = spec.get("podTypes")
+    if not isinstance(raw_types, list) or not raw_types:
+        check.add("spec.podTypes", f"expected a non-empty list of podTypes, got {_show(raw_types)}")
+        raw_types = []
+    types = _pod_types(check, raw_types, global_max, head_type, head_cmds, worker_cmds)
+    if head_type is not None and raw_types and head_type not in types:
+        names = [t.get("name") for t in raw_types if isinstance(t, Mapping)]
+        check.add("spec.headPodType", f"{head_type!r} names no podType; expected one of {names}")
+    effective_max = global_max
+    if effective_max is None:
+        effective_max = sum(t.max_workers for n, t in types.items() if n != head_type)
+    total_min = sum(t.min_workers for t in types.values())
+    if total_min > effective_max:
+        check.add("spec.maxWorkers", f"sum of minWorkers {total_min} > maxWorkers {effective_max}")
+    if check.problems:
+        raise InvalidSpec(tuple(check.problems))
+    assert head_type is not None
+    return ClusterSpec(
+        name=name,
+        namespace=namespace,
+        uid=uid,
+        generation=generation,
+        max_workers=effective_max,
+        upscaling_speed=speed,
+        idle_timeout_minutes=idle,
+        head_pod_type=head_type,
+        pod_types=types,
+        head_service_ports=ports,
+        head_start_ray_commands=head_cmds,
+        worker_start_ray_commands=worker_cmds,
+        head_port=head_port,
+    )
+
+
+def _cluster_name(check: _Checker, value: object) -> str:
+    name = check.string(value, "metadata.name")
+    if name is None:
+        return ""
+    if not _DNS_LABEL.match(name) or len(name) > _MAX_CLUSTER_NAME:
+        check.add(
+            "metadata.name",
+            f"{name!r} is not a DNS-1123 label of at most {_MAX_CLUSTER_NAME} characters "
+            "(lower-case letters, digits and '-')",
+        )
+    return name
+
+
+def infer_head_port(commands: Sequence[str]) -> int:
+    """The GCS port from `--port X` or `--port=X` in the head start commands, else 6379."""
+    for cmd in commands:
+        match = _HEAD_PORT.search(cmd)
+        if match:
+            return int(match.group(1))
+    return DEFAULT_HEAD_PORT
+
+
+def default_head_commands(port: int) -> tuple[str, ...]:
+    return (
+        "ray stop",
+        f"ulimit -n 65536; ray start --head --port={port} --no-monitor --dashboard-host 0.0.0.0",
+    )
+
+
+def default_worker_commands(port: int) -> tuple[str, ...]:
+    return ("ray stop", f"ulimit -n 65536; ray start --address=$RAY_HEAD_IP:{port}")
+
+
+def _service_ports(check: _Checker, raw: object, head_port: int) -> tuple[ServicePort, ...]:
+    """Defaults merged by name with the user's ports (same name replaces, new names append)."""
+    merged: dict[str, ServicePort] = {
+        n: ServicePort(name=n, port=p, target_port=p, protocol="TCP")
+        for n, p in DEFAULT_SERVICE_PORTS
+    }
+    if raw is not None and not isinstance(raw, list):
+        check.add("spec.headServicePorts", f"expected a list of ports, got {_show(raw)}")
+        raw = []
+    for i, item in enumerate(raw or []):
+        path = f"spec.headServicePorts[{i}]"
+        entry = check.mapping(item, path)
+        port_name = check.string(entry.get("name"), f"{path}.name")
+        port = check.integer(entry.get("port"), f"{path}.port", minimum=1)
+        target = entry.get("targetPort")
+        if isinstance(target, bool) or not isinstance(target, int | str):
+            check.add(f"{path}.targetPort", f"expected an integer or a name, got {_show(target)}")
+            target = None
+        protocol = entry.get("protocol")
+        if protocol is not None and protocol not in ("TCP", "UDP", "SCTP"):
+            check.add(f"{path}.protocol", f"expected TCP, UDP or SCTP, got {_show(protocol)}")
+        if port_name and port is not None and target is not None:
+            merged[port_name] = ServicePort(
+                name=port_name, port=port, target_port=target, protocol=protocol
+            )
+    if "gcs-server" not in merged and all(p.port != head_port for p in merged.values()):
+        merged["gcs-server"] = ServicePort(
+            name="gcs-server", port=head_port, target_port=head_port, protocol="TCP"
+        )
+    return tuple(merged.values())
+
+
+def _pod_types(
+    check: _Checker,
+    raw_types: list[Any],
+    global_max: int | None,
+    head_type: str | None,
+    head_cmds: tuple[str, ...],
+    worker_cmds: tuple[str, ...],
+) -> dict[str, PodType]:
+    types: dict[str, PodType] = {}
+    for i, raw in enumerate(raw_types):
+        path = f"spec.podTypes[{i}]"
+        item = check.mapping(raw, path)
+        check.unknown(item, _POD_TYPE_FIELDS, path)
+        type_name = check.string(item.get("name"), f"{path}.name")
+        if type_name is not None and not (_LABEL_VALUE.match(type_name) and len(type_name) <= 63):
+            check.add(f"{path}.name", f"{type_name!r} is not a valid label value (63 chars)")
+        if type_name is not None and type_name in types:
+            check.add(f"{path}.name", f"duplicate podType name {type_name!r}")
+        is_head = type_name == head_type
+        low = check.integer(item.get("minWorkers", 0), f"{path}.minWorkers")
+        low = low if low is not None else 0
+        if "maxWorkers" in item:
+            high = check.integer(item["maxWorkers"], f"{path}.maxWorkers")
+        else:
+            high = 0 if is_head and global_max is None else global_max
+            high = low if high is None else high
+        high = high if high is not None else low
+        if low > high:
+            check.add(f"{path}.minWorkers", f"{low} > maxWorkers {high}")
+        setup = check.strings(item.get("setupCommands"), f"{path}.setupCommands")
+        alias = check.strings(item.get("workerSetupCommands"), f"{path}.workerSetupCommands")
+        if setup and alias and setup != alias:
+            check.add(f"{path}.workerSetupCommands", "differs from setupCommands (its alias)")
+        setup = setup or alias
+        pod_config = _pod_config(check, item.get("podConfig"), f"{path}.podConfig")
+        resources = _resources(check, pod_config, item.get("rayResources"), path)
+        start = head_cmds if is_head else worker_cmds
+        if type_name is None or type_name in types:
+            continue
+        types[type_name] = PodType(
+            name=type_name,
+            min_workers=low,
+            max_workers=high,
+            resources=resources,
+            setup_commands=setup,
+            pod_config=pod_config,
+            launch_hash=launch_hash(pod_config, setup, start),
+            generate_name=_generate_name(pod_config, type_name),
+        )
+    return types
+
+
+def _pod_config(check: _Checker, raw: object, path: str) -> Mapping[str, Any]:
+    config = check.mapping(raw, path)
+    if not config:
+        return config
+    meta = check.mapping(config.get("metadata"), f"{path}.metadata", required=False)
+    if "name" in meta:
+        check.add(f"{path}.metadata.name", "must not be set; pods are named by the operator")
+    pod_spec = check.mapping(config.get("spec"), f"{path}.spec")
+    containers = pod_spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        check.add(f"{path}.spec.containers", f"expected a non-empty list, got {_show(containers)}")
+        return config
+    for j, container in enumerate(containers):
+        cpath = f"{path}.spec.containers[{j}]"
+        c = check.mapping(container, cpath)
+        check.string(c.get("name"), f"{cpath}.name")
+        check.string(c.get("image"), f"{cpath}.image")
+        res = check.mapping(c.get("resources"), f"{cpath}.resources", required=False)
+        for part in ("requests", "limits"):
+            values = check.mapping(res.get(part), f"{cpath}.resources.{part}", required=False)
+            for key, value in values.items():
+                try:
+                    if quantities.parse(value) < 0:
+                        check.add(f"{cpath}.resources.{part}.{key}", "must not be negative")
+                except quantities.QuantityError as exc:
+                    check.add(f"{cpath}.resources.{part}.{key}", str(exc))
+    return config
+
+
+def _resources(
+    check: _Checker, pod_config: Mapping[str, Any], ray_resources: object, path: str
+) -> dict[str, float]:
+    detected = detect_resources(pod_config)
+    overrides = check.mapping(ray_resources, f"{path}.rayResources", required=False)
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            check.add(f"{path}.rayResources.{key}", f"expected a number >= 0, got {_show(value)}")
+            continue
+        detected[str(key)] = value
+    return detected
+
+
+def detect_resources(pod_config: Mapping[str, Any]) -> dict[str, float]:
+    """Ray resources auto-detected from the first container, as the legacy operator did."""
+    try:
+        container = pod_config["spec"]["containers"][0]
+        res = container.get("resources") or {}
+        requests = res.get("requests") or {}
+        limits = res.get("limits") or {}
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return {}
+    out: dict[str, float] = {}
+    cpu = _smallest(requests.get("cpu"), limits.get("cpu"))
+    if cpu is not None:
+        out["CPU"] = math.ceil(cpu)
+    gpus = [k for k in limits if "gpu" in str(k).lower()]
+    if len(gpus) == 1:
+        gpu = _smallest(limits[gpus[0]], None)
+        if gpu:
+            out["GPU"] = int(gpu)
+    memory = _smallest(requests.get("memory"), limits.get("memory"))
+    if memory is not None:
+        out["memory"] = int(memory * Fraction(7, 10))
+    return out
+
+
+def _smallest(a: object, b: object) -> Fraction | None:
+    values = []
+    for v in (a, b):
+        if v is None:
+            continue
+        try:
+            values.append(quantities.parse(v))
+        except quantities.QuantityError:
+            continue
+    return min(values) if values else None
+
+
+def launch_hash(config: Mapping[str, Any], setup: Sequence[str], start: Sequence[str]) -> str:
+    """A stable digest of what a pod is launched from; a change marks its pods outdated.
+
+    `rayResources` and the worker bounds are deliberately outside it: editing them applies
+    live without replacing pods, as in the legacy operator.
+    """
+    text = json.dumps(
+        {"podConfig": config, "setup": list(setup), "start": list(start)},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _generate_name(config: Mapping[str, Any], type_name: str) -> str:
+    meta = config.get("metadata") if isinstance(config, Mapping) else None
+    prefix = meta.get("generateName") if isinstance(meta, Mapping) else None
+    if isinstance(prefix, str) and prefix:
+        return prefix if prefix.endswith("-") else prefix + "-"
+    return kebab(type_name) + "-"
+
+
+def kebab(name: str) -> str:
+    """`rayWorkerType` -> `ray-worker-type`, as Helm's kebabcase."""
+    out = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", name)
+    out = re.sub(r"[^A-Za-z0-9]+", "-", out)
+    return out.strip("-").lower() or "pod"

@@ -1,0 +1,90 @@
+"""Ray's own ResourceDemandScheduler, driven with the same input as `engine.scheduler`.
+
+The oracle for the differential tests: a minimal node provider (tags and IPs only) so Ray's
+scheduler can run without a cloud, and converters from the engine's inputs to Ray's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine import scheduler
+
+logging.getLogger("ray.autoscaler").setLevel(logging.CRITICAL)
+
+
+class _Provider:
+    def __init__(self, tags: dict[str, dict[str, str]], ips: dict[str, str]) -> None:
+        self._tags = tags
+        self._ips = ips
+
+    def node_tags(self, node_id: str) -> dict[str, str]:
+        return self._tags[node_id]
+
+    def internal_ip(self, node_id: str) -> str:
+        return self._ips[node_id]
+
+
+def _placement_group(strategy: str, bundles: Sequence[Mapping[str, float]]) -> Any:
+    from ray.core.generated.common_pb2 import Bundle, PlacementStrategy
+    from ray.core.generated.gcs_pb2 import PlacementGroupTableData
+
+    pg = PlacementGroupTableData(strategy=getattr(PlacementStrategy, strategy))
+    for b in bundles:
+        pg.bundles.append(Bundle(unit_resources=dict(b)))
+    return pg
+
+
+def ray_nodes_to_launch(
+    *,
+    types: Mapping[str, scheduler.NodeType],
+    head_type: str,
+    max_workers: int,
+    upscaling_speed: float,
+    nodes: Sequence[scheduler.Node],
+    head_index: int,
+    launching: Mapping[str, int],
+    demand: scheduler.Demand,
+    placement_groups: Sequence[tuple[str, Sequence[Mapping[str, float]]]] = (),
+    requests: scheduler.Demand | None = None,
+) -> tuple[dict[str, int], list[dict[str, float]]]:
+    from ray.autoscaler._private.node_provider_availability_tracker import (
+        NodeAvailabilitySummary,
+    )
+    from ray.autoscaler._private.resource_demand_scheduler import ResourceDemandScheduler
+
+    tags: dict[str, dict[str, str]] = {}
+    ips: dict[str, str] = {}
+    unused: dict[str, dict[str, float]] = {}
+    for i, node in enumerate(nodes):
+        node_id = f"n{i}"
+        kind = "head" if i == head_index else "worker"
+        tags[node_id] = {"ray-node-kind": kind, "ray-user-node-type": node.pod_type}
+        ips[node_id] = f"10.0.0.{i}"
+        if node.available is not None:
+            unused[ips[node_id]] = dict(node.available)
+    config = {
+        name: {
+            "resources": dict(t.resources),
+            "min_workers": t.min_workers,
+            "max_workers": t.max_workers,
+            "node_config": {},
+        }
+        for name, t in types.items()
+    }
+    ray_scheduler = ResourceDemandScheduler(
+        _Provider(tags, ips), config, max_workers, head_type, upscaling_speed
+    )
+    to_launch, unfulfilled = ray_scheduler.get_nodes_to_launch(
+        list(tags),
+        dict(launching),
+        scheduler.expand(demand),
+        unused,
+        [_placement_group(s, b) for s, b in placement_groups],
+        {},
+        scheduler.expand(requests or []),
+        NodeAvailabilitySummary(node_availabilities={}),
+    )
+    return dict(to_launch), [dict(u) for u in unfulfilled]
