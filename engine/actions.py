@@ -104,6 +104,18 @@ class Log:
         return f"{prefix(self.cluster)} {self.level} {self.message}"
 
 
-Action = CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log
+@frozen(kw_only=True)
+class Requeue:
+    """Plan this cluster again at `at` (a timer; the driver sends a `Tick` then)."""
+
+    cluster: ClusterKey
+    at: float
+
+    @property
+    def ref(self) -> str:
+        return "Requeue/timer"
+
+
+Action = CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log | Requeue
 EFFECTS = (CreatePod, DeletePod, ApplyService, PatchStatus)
 """Actions that call the API and report an `ActionResult`; events and logs do not."""

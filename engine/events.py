@@ -136,6 +136,24 @@ class Tick:
     at: float
 
 
+@frozen(kw_only=True)
+class Synced:
+    """The driver has delivered the initial lists of its scope: decisions may start.
+
+    Until then the state may lack pods that exist, and planning could duplicate them.
+    """
+
+    at: float
+
+
+@frozen(kw_only=True)
+class ServiceGone:
+    """The head Service of a cluster was deleted (by someone else): create it again."""
+
+    cluster: ClusterKey
+    at: float
+
+
 DONE = "done"
 FAILED_OUTCOME = "failed"
 CONFLICT = "conflict"
@@ -157,5 +175,5 @@ class ActionResult:
 
 Event = (
     ClusterSeen | ClusterDeleted | PodSeen | PodGone | RayLoad | RayUnreachable | Tick
-    | ActionResult
+    | ActionResult | Synced | ServiceGone
 )

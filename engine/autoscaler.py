@@ -1,0 +1,195 @@
+"""One autoscaler pass over one cluster: which workers to remove, how many to launch.
+
+This is the body of Ray's `StandardAutoscaler._update` (legacy reference §4) as a pure
+function of a `ClusterState`:
+1. enforce constraints: walk the workers most recently used first (never-connected last),
+   keep up to min(minWorkers, maxWorkers) per type and those `request_resources()` needs,
+   remove workers of unknown types ("not in available_node_types"), above their type's max
+   ("max_workers_per_type"), idle past the timeout ("idle"; only a connected worker, and only
+   on a fresh load report so a busy node is never taken for idle) or outdated ("outdated");
+   then remove the least recently used of the rest while above the global max ("max workers");
+2. launch: `engine.scheduler.nodes_to_launch` over what remains.
+
+The pass costs O(pods of the cluster); the planner runs it when a load report arrives, the
+spec changes or a timer fires, as Ray runs `update()` every 5 s, never per pod event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from attrs import frozen
+
+from engine import events as ev
+from engine import scheduler
+from engine.state import ClusterState
+
+NOT_IN_TYPES = "not in available_node_types"
+MAX_PER_TYPE = "max_workers_per_type"
+IDLE = "idle"
+OUTDATED = "outdated"
+MAX_WORKERS = "max workers"
+
+
+@frozen(kw_only=True)
+class Decision:
+    terminate: tuple[tuple[str, str], ...]  # (pod name, reason), in decision order
+    launch: Mapping[str, int]
+    unfulfilled: scheduler.Demand
+
+
+def node_types(cs: ClusterState) -> dict[str, scheduler.NodeType]:
+    """The spec's pod types as the scheduler sees them, with runtime-refreshed resources."""
+    assert cs.spec is not None
+    refreshed = _runtime_resources(cs)
+    return {
+        name: scheduler.NodeType(
+            resources=refreshed.get(name, t.resources),
+            min_workers=t.min_workers,
+            max_workers=t.max_workers,
+        )
+        for name, t in cs.spec.pod_types.items()
+    }
+
+
+def _runtime_resources(cs: ClusterState) -> dict[str, dict[str, float]]:
+    """Ray's `_update_node_resources_from_runtime`: CPU/GPU/memory from a live node's totals."""
+    assert cs.spec is not None
+    if cs.load is None:
+        return {}
+    totals = {n.ip: n.total for n in cs.load.nodes}
+    out: dict[str, dict[str, float]] = {}
+    done: set[str] = set()
+    for pod in cs.pods.values():
+        total = totals.get(pod.ip) if pod.ip else None
+        t = cs.spec.pod_types.get(pod.pod_type)
+        if not total or t is None or pod.pod_type in done:
+            continue
+        resources = dict(out.get(pod.pod_type, t.resources))
+        for key in ("CPU", "GPU", "memory"):
+            if key in total:
+                resources[key] = total[key]
+        out[pod.pod_type] = resources
+        if pod.role == ev.WORKER:
+            done.add(pod.pod_type)
+    return out
+
+
+def update(cs: ClusterState, now: float, *, idle: bool) -> Decision:
+    """Decide terminations and launches for one cluster whose head is up."""
+    spec = cs.spec
+    assert spec is not None
+    types = node_types(cs)
+    available = {n.ip: n.available for n in cs.load.nodes} if cs.load else {}
+    workers = [
+        p for p in cs.pods.values()
+        if p.role == ev.WORKER and p.name not in cs.deleting and p.live
+    ]
+    terminate = _enforce(cs, types, workers, now, idle=idle)
+    gone = {name for name, _ in terminate}
+    nodes: list[scheduler.Node] = []
+    head = cs.pods.get(cs.head) if cs.head else None
+    if head is not None:
+        nodes.append(scheduler.Node(pod_type=head.pod_type, available=available.get(head.ip)))
+    nodes.extend(
+        scheduler.Node(pod_type=p.pod_type, available=available.get(p.ip) if p.ip else None)
+        for p in workers if p.name not in gone
+    )
+    launching = {t: n for t, n in cs.inflight.items() if n > 0}
+    load = cs.load
+    launch = scheduler.nodes_to_launch(
+        types=types,
+        head_type=spec.head_pod_type,
+        max_workers=spec.max_workers,
+        upscaling_speed=spec.upscaling_speed,
+        nodes=nodes,
+        launching=launching,
+        demand=scheduler.group([(b.resources, b.count) for b in load.pending]) if load else [],
+        placement_groups=[(g.strategy, g.bundles) for g in load.placement_groups] if load else (),
+        requests=scheduler.group([(b.resources, b.count) for b in load.requests]) if load else [],
+    )
+    to_launch = dict(launch.to_launch)
+    if head is None:  # the planner runs a pass only with a head; never launch one from here
+        to_launch.pop(spec.head_pod_type, None)
+    return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled)
+
+
+def _enforce(
+    cs: ClusterState,
+    types: Mapping[str, scheduler.NodeType],
+    workers: list[ev.PodSeen],
+    now: float,
+    *,
+    idle: bool,
+) -> list[tuple[str, str]]:
+    spec = cs.spec
+    assert spec is not None
+    last_used = cs.last_used
+    ordered = sorted(workers, key=lambda p: last_used.get(p.name, -1.0), reverse=True)
+    protected = _needed_for_requests(cs, types, ordered)
+    cutoff = now - spec.idle_timeout_seconds
+    kept: dict[str, int] = defaultdict(int)
+    could: list[str] = []
+    out: list[tuple[str, str]] = []
+    for pod in ordered:
+        t = spec.pod_types.get(pod.pod_type)
+        if t is None:
+            out.append((pod.name, NOT_IN_TYPES))
+            continue
+        count = kept[pod.pod_type] + 1
+        keep = count <= min(t.min_workers, t.max_workers)
+        if not keep and count > t.max_workers:
+            out.append((pod.name, MAX_PER_TYPE))
+            continue
+        current = pod.launch_hash == t.launch_hash
+        if (keep or pod.name in protected) and current:
+            kept[pod.pod_type] += 1
+            continue
+        used = last_used.get(pod.name)
+        if idle and used is not None and used < cutoff:
+            out.append((pod.name, IDLE))
+        elif not current:
+            out.append((pod.name, OUTDATED))
+        else:
+            kept[pod.pod_type] += 1
+            could.append(pod.name)
+    extra = min(len(workers) - len(out) - spec.max_workers, len(could))
+    if extra > 0:
+        out.extend((name, MAX_WORKERS) for name in could[-extra:])
+    return out
+
+
+def _needed_for_requests(
+    cs: ClusterState, types: Mapping[str, scheduler.NodeType], ordered: list[ev.PodSeen]
+) -> frozenset[str]:
+    """Ray's `_get_nodes_needed_for_request_resources`: workers whose capacity the requests use."""
+    spec, load = cs.spec, cs.load
+    assert spec is not None
+    if load is None or not (load.requests or load.placement_groups):
+        return frozenset()
+    pg_demand, spreads = scheduler.placement_group_demand(
+        [(g.strategy, g.bundles) for g in load.placement_groups]
+    )
+    demand = scheduler.group(
+        [*pg_demand, *((b.resources, b.count) for b in load.requests)]
+    )
+    if not demand and not spreads:
+        return frozenset()
+    totals = [dict(types[spec.head_pod_type].resources)]
+    named: list[str] = []
+    for pod in ordered:
+        t = types.get(pod.pod_type)
+        if t is not None:
+            totals.append(dict(t.resources))
+            named.append(pod.name)
+    remaining = [dict(n) for n in totals]
+    for bundles in spreads:
+        unfulfilled, updated = scheduler.bin_pack_residual(remaining, bundles, strict_spread=True)
+        if not unfulfilled:
+            remaining = updated
+    _, remaining = scheduler.bin_pack_residual(remaining, demand)
+    return frozenset(
+        name for name, total, left in zip(named, totals[1:], remaining[1:], strict=True)
+        if not (left == total and total)
+    )

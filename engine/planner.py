@@ -1,0 +1,323 @@
+"""Deciding: `plan(state, now)` reads the state and returns actions; `record` folds them back.
+
+The split follows Ray autoscaler v2's observe-then-decide: `engine.state.evolve` mirrors the
+world (passive), `plan` decides (active), level-based: it looks only at the current state,
+never at the event that woke it, so the same state always gives the same actions.
+
+`plan` looks at the clusters that changed since the last `record` (the state's dirty set)
+and at those whose timers fired; a cluster nothing happened to would plan nothing new,
+because everything it asked for is in flight. Per cluster, in order:
+1. an invalid spec: only the status (phase Error with every problem), a Warning Event and a
+   log line; pods are left alone;
+2. the head Service, once per generation;
+3. the head pod: create it (after the recovery backoff), or replace it when its config is
+   outdated or Ray on it failed;
+4. dead pods (Failed/Succeeded, restartPolicy Never) are deleted;
+5. workers, once the head runs: a full autoscaler pass (`engine.autoscaler`) when a load
+   report, a spec change or a timer asks for one, else only the cheap min-workers top-up
+   from counters, so a pod event costs O(pod types);
+6. the status, at once when the phase, restarts, generation or head readiness change, and
+   worker counts at most every `STATUS_PERIOD` seconds.
+
+`record(state, actions)` must follow every `plan` before the next `evolve`: it turns creates
+and deletes into in-flight expectations, so no interleaving of stale views can make the
+engine exceed a maximum or delete a pod twice. `step` does the three together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from engine import actions as act
+from engine import autoscaler, manifests
+from engine import events as ev
+from engine import state as st
+from engine.phases import Phase
+
+STATUS_PERIOD = 5.0
+
+Signature = st.Signature
+signature_of = st.signature_of
+
+
+def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
+    """The actions to take now for every cluster that changed or is due."""
+    if not state.synced:
+        return ()
+    out: list[act.Action] = []
+    clusters = state.clusters
+    for key in state.dirty:
+        cs = clusters.get(key)
+        if cs is not None:
+            _plan_cluster(cs, now, out)
+    return tuple(out)
+
+
+def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
+    """Fold the decision just planned into the state as in-flight expectations."""
+    now = state.now
+    for key in state.dirty:
+        cs = state.clusters.get(key)
+        if cs is not None and state.synced and _full_pass_due(cs):
+            cs.needs_update = False
+            cs.load_fresh = False
+    for action in actions:
+        cs = state.clusters.get(action.cluster)
+        if cs is None:
+            continue
+        kind = type(action)
+        if kind is act.CreatePod:
+            assert isinstance(action, act.CreatePod)
+            st.add_creating(cs, name=action.name, pod_type=action.pod_type, role=action.role,
+                            at=now)
+        elif kind is act.DeletePod:
+            assert isinstance(action, act.DeletePod)
+            st.add_deleting(cs, name=action.name, at=now)
+        elif kind is act.ApplyService:
+            cs.service_inflight = cs.generation
+        elif kind is act.PatchStatus:
+            assert isinstance(action, act.PatchStatus)
+            _status_sent(cs, action.status, now)
+        elif kind is act.Requeue:
+            assert isinstance(action, act.Requeue)
+            st.wake(state, cs.key, action.at)
+            cs.wake_pending = min(cs.wake_pending, action.at)
+    if state.synced:
+        state.dirty.clear()
+    return state
+
+
+def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, ...]]:
+    """Fold one event, plan at its time and record the plan: the driver's unit of work."""
+    state = st.evolve(state, event)
+    actions = plan(state, event.at)
+    if actions or state.dirty:
+        record(state, actions)
+    return state, actions
+
+
+# -- one cluster -----------------------------------------------------------------------------
+
+
+def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
+    spec = cs.spec
+    if spec is None:
+        if cs.problems:
+            _status(cs, now, out, full=False)
+        return
+    if cs.service_gen != cs.generation and not cs.service_inflight:
+        out.append(act.ApplyService(cluster=cs.key, name=spec.service_name,
+                                    manifest=manifests.service(spec)))
+    _head(cs, now, out)
+    if cs.dead:
+        for name in cs.dead:
+            pod = cs.pods[name]
+            out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod.pod_type,
+                                     reason="failed"))
+    full = _full_pass_due(cs)
+    if _can_scale(cs):
+        if full:
+            _autoscale(cs, now, out)
+        else:
+            _min_workers(cs, now, out)
+    _status(cs, now, out, full=full)
+
+
+def _can_scale(cs: st.ClusterState) -> bool:
+    return cs.phase is Phase.RUNNING and cs.head_running and not cs.restart_head
+
+
+def _full_pass_due(cs: st.ClusterState) -> bool:
+    return cs.needs_update and _can_scale(cs)
+
+
+def _head(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
+    spec = cs.spec
+    assert spec is not None
+    if cs.phase is Phase.NONE or cs.phase is Phase.ERROR:
+        return
+    if cs.head:
+        pod = cs.pods[cs.head]
+        if pod.pod_type != spec.head_pod_type or pod.launch_hash != spec.head.launch_hash:
+            _delete_head(cs, pod, "outdated", "the head pod config changed: restarting Ray", out)
+        elif cs.restart_head and now >= cs.backoff_until:
+            _delete_head(cs, pod, "recovery", "autoscaling failed: restarting Ray", out)
+        return
+    if cs.head_creating or (cs.phase is Phase.RECOVERY and now < cs.backoff_until):
+        return
+    name = manifests.pod_name(spec, spec.head, cs.counter)
+    out.append(act.CreatePod(
+        cluster=cs.key, name=name, pod_type=spec.head_pod_type, role=ev.HEAD,
+        manifest=manifests.pod(spec, spec.head, name=name, role=ev.HEAD,
+                               resources=spec.head.resources),
+    ))
+    message = f"Adding 1 node of type {spec.head_pod_type} (head)."
+    out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedHeadPod",
+                             message=message))
+    out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+
+
+def _delete_head(cs: st.ClusterState, pod: ev.PodSeen, reason: str, message: str,
+                 out: list[act.Action]) -> None:
+    out.append(act.DeletePod(cluster=cs.key, name=pod.name, pod_type=pod.pod_type,
+                             reason=reason))
+    out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="RestartingRay",
+                             message=message))
+    out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+
+
+def _min_workers(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
+    spec = cs.spec
+    assert spec is not None
+    live, inflight = cs.live, cs.inflight
+    launch: dict[str, int] = {}
+    for name, t in spec.pod_types.items():
+        missing = min(t.min_workers, t.max_workers) - live.get(name, 0) - inflight.get(name, 0)
+        if missing > 0:
+            launch[name] = missing
+    if launch:
+        _launch(cs, launch, out)
+
+
+def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
+    decision = autoscaler.update(cs, now, idle=cs.load_fresh)
+    if decision.terminate:
+        by_group: dict[tuple[str, str], int] = defaultdict(int)
+        for name, reason in decision.terminate:
+            pod_type = cs.pods[name].pod_type
+            out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod_type,
+                                     reason=reason))
+            by_group[(pod_type, reason)] += 1
+        for (pod_type, reason), n in by_group.items():
+            message = f"Removing {n} nodes of type {pod_type} ({reason})."
+            out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="DeletedWorkerPods",
+                                     message=message))
+            out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+    if decision.launch:
+        _launch(cs, decision.launch, out)
+
+
+def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action]) -> None:
+    spec = cs.spec
+    assert spec is not None
+    counter = cs.counter
+    refreshed = autoscaler.node_types(cs) if cs.load else None
+    for type_name, n in launch.items():
+        t = spec.pod_types[type_name]
+        resources = refreshed[type_name].resources if refreshed else t.resources
+        for _ in range(n):
+            name = manifests.pod_name(spec, t, counter)
+            counter += 1
+            out.append(act.CreatePod(
+                cluster=cs.key, name=name, pod_type=type_name, role=ev.WORKER,
+                manifest=manifests.pod(spec, t, name=name, role=ev.WORKER, resources=resources),
+            ))
+        message = f"Adding {n} nodes of type {type_name}."
+        out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedWorkerPods",
+                                 message=message))
+        out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def signature(cs: st.ClusterState) -> Signature:
+    return (cs.phase, cs.retries, cs.generation, cs.problems, bool(cs.head and cs.head_running))
+
+
+def _status(cs: st.ClusterState, now: float, out: list[act.Action], *, full: bool) -> None:
+    sig = signature(cs)
+    sent = cs.status_sent
+    if sent is not None and sent[0] == sig:
+        if _same_counts(sent[1], cs.live):
+            return
+        due = cs.status_sent_at + STATUS_PERIOD
+        if now < due:
+            if cs.wake_pending > due:
+                out.append(act.Requeue(cluster=cs.key, at=due))
+            return
+    counts = {t: n for t, n in sorted(cs.live.items()) if n}
+    out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts)))
+    if sent is None or sent[0][:2] != sig[:2] or sent[0][3] != sig[3]:
+        _announce(cs, out)
+
+
+def _same_counts(a: Mapping[str, int], b: Mapping[str, int]) -> bool:
+    if a == b:
+        return True
+    return {k: v for k, v in a.items() if v} == {k: v for k, v in b.items() if v}
+
+
+def _announce(cs: st.ClusterState, out: list[act.Action]) -> None:
+    if cs.phase is Phase.ERROR:
+        message = f"invalid RayCluster: {cs.problems}"
+        out.append(act.EmitEvent(cluster=cs.key, type="Warning", reason="InvalidSpec",
+                                 message=message))
+        out.append(act.Log(cluster=cs.key, level="ERROR", message=message))
+    elif cs.phase is Phase.RECOVERY:
+        message = (f"the head pod or Ray failed; restarting the cluster "
+                   f"(restart {cs.retries}, not before t={cs.backoff_until:g})")
+        out.append(act.EmitEvent(cluster=cs.key, type="Warning", reason="HeadPodLost",
+                                 message=message))
+        out.append(act.Log(cluster=cs.key, level="WARNING", message=message))
+    elif cs.phase is not Phase.NONE:
+        out.append(act.Log(cluster=cs.key, level="INFO",
+                           message=f"phase {cs.phase.value}, restarts {cs.retries}"))
+
+
+def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
+                 counts: dict[str, int]) -> dict[str, Any]:
+    sent = cs.status_sent
+    head_ready = sig[4]
+    head_since = cs.head_ready_since if sent is not None and sent[0][4] == head_ready else now
+    desired = {t: counts.get(t, 0) + n for t, n in sorted(cs.inflight.items()) if n}
+    for t, n in counts.items():
+        desired.setdefault(t, n)
+    status: dict[str, Any] = {
+        "phase": cs.phase.value,
+        "autoscalerRetries": cs.retries,
+        "observedGeneration": cs.generation,
+        "workers": counts,
+        "desiredWorkers": dict(sorted(desired.items())),
+        "conditions": [
+            _condition("HeadPodReady", head_ready,
+                       "HeadPodRunning" if head_ready else "HeadPodNotRunning", head_since,
+                       cs.generation),
+            _condition("SpecValid", not cs.problems,
+                       "InvalidSpec" if cs.problems else "Validated", cs.spec_valid_since,
+                       cs.generation, cs.problems),
+        ],
+    }
+    if cs.problems:
+        status["message"] = cs.problems
+    return status
+
+
+def _condition(kind: str, ok: bool, reason: str, since: float, generation: int,
+               message: str = "") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": timestamp(since),
+        "observedGeneration": generation,
+    }
+
+
+def timestamp(seconds: float) -> str:
+    """RFC 3339 UTC time of `seconds` since the epoch (pure; no clock is read)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status_sent(cs: st.ClusterState, status: Mapping[str, Any], now: float) -> None:
+    old = cs.status_sent
+    sig = signature_of(status)
+    if old is None or old[0][4] != sig[4]:
+        cs.head_ready_since = now
+    cs.status_sent = (sig, dict(cs.live))
+    cs.status_sent_at = now
+    cs.status_inflight = True

@@ -1,0 +1,538 @@
+"""What the operator knows, and `evolve`, the one function that changes it.
+
+The state is an aggregate of per-cluster records (`ClusterState`). `evolve(state, event)`
+folds one observed fact into it; `engine.planner.plan(state, now)` reads it and returns
+actions; `engine.planner.record(state, actions)` folds the decision back in as in-flight
+expectations. Nothing else writes to a state.
+
+Ownership rule (docs/decisions.md, "linear state"): `evolve` and `record` update the state
+they are given and return it. A caller that needs the old value keeps a snapshot
+(`engine.snapshots`), which is immutable and exact. This is what lets one core fold a
+million events a second in CPython: copying 1,000 clusters per event would cost 100x more,
+while determinism (same events -> same state -> same actions) does not need copies.
+
+Incremental counters: per cluster and pod type, the number of live workers and of creates
+in flight are kept up to date by every event, so deciding after a pod event never rescans a
+cluster's pods (B2 in bench/). A pod's contribution to the counters is a function of the
+pod record and of whether the operator is deleting it; `_account` and `_unaccount` are the
+only places that apply it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from attrs import define, field
+
+from engine import events as ev
+from engine import spec as specs
+from engine import transitions
+from engine.errors import InvalidSpec
+from engine.phases import Phase
+from engine.transitions import Trigger
+
+BACKOFF_START = 10.0
+BACKOFF_CAP = 300.0
+BACKOFF_RESET_AFTER = 300.0  # Running this long forgives earlier failures.
+CREATE_EXPECTATION_TTL = 300.0  # an acknowledged create never observed is forgotten after this
+RETRY_AFTER_FAILURE = 1.0
+
+Signature = tuple[Phase, int, int, str, bool]
+"""What of a status makes it worth writing at once: phase, restarts, generation, problems,
+head readiness. Worker counts are written at most every few seconds."""
+
+
+@define(slots=True)
+class Creating:
+    """A create the operator issued and has not yet seen as a pod."""
+
+    pod_type: str
+    role: str
+    issued_at: float
+    acked: bool = False
+
+
+@define(slots=True)
+class ClusterState:
+    """Everything known about one RayCluster and its pods."""
+
+    key: ev.ClusterKey
+    uid: str = ""
+    generation: int = 0
+    obj: Any = None  # the last RayCluster object seen (kept for snapshots)
+    spec: specs.ClusterSpec | None = None
+    problems: str = ""
+    phase: Phase = Phase.NONE
+    retries: int = 0
+    failures: int = 0
+    backoff_until: float = 0.0
+    running_since: float = -1.0
+    observed_status: dict[str, Any] = field(factory=dict)
+    pods: dict[str, ev.PodSeen] = field(factory=dict)
+    creating: dict[str, Creating] = field(factory=dict)
+    deleting: dict[str, float] = field(factory=dict)
+    live: dict[str, int] = field(factory=dict)  # live workers per type (not being deleted)
+    inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
+    head: str = ""  # the live head pod, if any
+    head_creating: str = ""  # a head create in flight, if any
+    head_running: bool = False
+    restart_head: bool = False  # the head must be replaced (autoscaling failed)
+    dead: dict[str, None] = field(factory=dict)  # dead pods still present (to delete)
+    counter: int = 0
+    ip_pods: dict[str, str] = field(factory=dict)
+    load: ev.RayLoad | None = None
+    load_fresh: bool = False  # the last load report has not been planned on yet
+    last_used: dict[str, float] = field(factory=dict)
+    service_gen: int = 0
+    service_inflight: int = 0
+    status_sent: tuple[Any, ...] | None = None
+    status_sent_at: float = -math.inf
+    status_inflight: bool = False
+    needs_update: bool = True
+    wake_pending: float = math.inf  # the earliest timer the planner asked for (Requeue)
+    head_ready_since: float = 0.0
+    spec_valid_since: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.key[1]
+
+    @property
+    def namespace(self) -> str:
+        return self.key[0]
+
+
+@define(slots=True)
+class State:
+    """All clusters in the operator's view, what is due, and what changed since the last plan."""
+
+    clusters: dict[ev.ClusterKey, ClusterState] = field(factory=dict)
+    dirty: dict[ev.ClusterKey, None] = field(factory=dict)
+    timers: list[tuple[float, int, ev.ClusterKey]] = field(factory=list)
+    timer_seq: int = 0
+    now: float = 0.0
+    synced: bool = False
+
+
+def initial(*, synced: bool = False) -> State:
+    """An empty state; `synced=False` holds every decision until a `Synced` event."""
+    return State(synced=synced)
+
+
+def evolve(state: State, event: ev.Event) -> State:
+    """Fold one observed fact into the state and return it."""
+    if event.at > state.now:
+        state.now = event.at
+    _HANDLERS[type(event)](state, event)
+    return state
+
+
+def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
+    cs = state.clusters.get(key)
+    if cs is None:
+        cs = state.clusters[key] = ClusterState(key=key)
+    return cs
+
+
+def wake(state: State, key: ev.ClusterKey, at: float) -> None:
+    """Ask for a full autoscaler pass of `key` at `at` (fired by a Tick)."""
+    state.timer_seq += 1
+    heapq.heappush(state.timers, (at, state.timer_seq, key))
+
+
+def _mark(state: State, key: ev.ClusterKey) -> None:
+    state.dirty[key] = None
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+def _move(state: State, cs: ClusterState, trigger: Trigger, at: float) -> None:
+    before = cs.phase
+    after = transitions.next_phase(before, trigger)
+    if (before, trigger) in transitions.FAILURES:
+        cs.retries += 1
+        if cs.running_since >= 0 and at - cs.running_since >= BACKOFF_RESET_AFTER:
+            cs.failures = 0
+        cs.failures += 1
+        delay = min(BACKOFF_START * 2 ** (cs.failures - 1), BACKOFF_CAP)
+        cs.backoff_until = at + delay
+        cs.running_since = -1.0
+        wake(state, cs.key, cs.backoff_until)
+    if after is Phase.RUNNING and before is not Phase.RUNNING:
+        cs.running_since = at
+    cs.phase = after
+    _settle(state, cs, at)
+
+
+def _settle(state: State, cs: ClusterState, at: float) -> None:
+    """State-triggered moves (h11 style): a current, Running head ends launch and recovery."""
+    if cs.phase in (Phase.UPDATING, Phase.RECOVERY) and _head_current_and_running(cs):
+        if cs.phase is Phase.RECOVERY and at < cs.backoff_until:
+            return
+        _move(state, cs, Trigger.HEAD_RUNNING, at)
+
+
+def _head_current_and_running(cs: ClusterState) -> bool:
+    if not cs.head or not cs.head_running or cs.spec is None or cs.restart_head:
+        return False
+    pod = cs.pods[cs.head]
+    head = cs.spec.pod_types.get(pod.pod_type)
+    return head is not None and pod.pod_type == cs.spec.head_pod_type and (
+        pod.launch_hash == head.launch_hash
+    )
+
+
+# -- cluster events --------------------------------------------------------------------------
+
+
+def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
+    cs = cluster(state, event.cluster)
+    first = cs.obj is None
+    cs.obj = event.obj
+    if not first and event.uid == cs.uid and event.generation == cs.generation:
+        return  # status or metadata only
+    if event.uid != cs.uid and not first:
+        _forget_pods(cs)
+    cs.uid = event.uid
+    cs.generation = event.generation
+    if first:
+        _adopt_status(cs, event.obj)
+    try:
+        new = specs.from_raycluster(event.obj)
+    except InvalidSpec as exc:
+        cs.spec = None
+        cs.problems = str(exc)
+        cs.spec_valid_since = event.at
+        _move(state, cs, Trigger.SPEC_REJECTED, event.at)
+        _mark(state, cs.key)
+        return
+    old = cs.spec
+    if cs.problems or old is None:
+        cs.spec_valid_since = event.at
+    cs.problems = ""
+    head_changed = old is not None and (
+        old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
+    )
+    cs.spec = new
+    cs.needs_update = True
+    _move(state, cs, Trigger.SPEC_HEAD_CHANGED if head_changed else Trigger.SPEC_ACCEPTED,
+          event.at)
+    _mark(state, cs.key)
+
+
+def _adopt_status(cs: ClusterState, obj: Any) -> None:
+    """Carry over what an earlier operator wrote: the restart count and the status itself."""
+    status = obj.get("status") if isinstance(obj, dict) else None
+    if not isinstance(status, dict):
+        return
+    cs.observed_status = status
+    retries = status.get("autoscalerRetries")
+    if isinstance(retries, int) and not isinstance(retries, bool) and retries > 0:
+        cs.retries = retries
+    workers = status.get("workers")
+    cs.status_sent = (signature_of(status), dict(workers) if isinstance(workers, dict) else {})
+
+
+def _forget_pods(cs: ClusterState) -> None:
+    for name in list(cs.pods):
+        _unaccount(cs, cs.pods.pop(name))
+    cs.creating.clear()
+    cs.deleting.clear()
+    cs.inflight.clear()
+    cs.dead.clear()
+    cs.ip_pods.clear()
+    cs.last_used.clear()
+    cs.head = ""
+    cs.head_running = False
+
+
+def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:
+    if state.clusters.pop(event.cluster, None) is not None:
+        state.dirty.pop(event.cluster, None)
+
+
+# -- pod events ------------------------------------------------------------------------------
+
+
+def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
+    if pod.name in cs.deleting:
+        return
+    if pod.terminating or pod.phase in ev.DEAD_PHASES:
+        if not pod.terminating:
+            cs.dead[pod.name] = None
+        return
+    if pod.role == ev.HEAD:
+        cs.head = pod.name
+        cs.head_running = pod.phase == ev.RUNNING
+    else:
+        cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
+
+
+def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
+    if pod.name in cs.deleting:
+        return
+    if pod.terminating or pod.phase in ev.DEAD_PHASES:
+        cs.dead.pop(pod.name, None)
+        return
+    if pod.role == ev.HEAD:
+        if cs.head == pod.name:
+            cs.head = ""
+            cs.head_running = False
+    else:
+        cs.live[pod.pod_type] -= 1
+
+
+def _pod_seen(state: State, event: ev.PodSeen) -> None:
+    cs = cluster(state, event.cluster)
+    name = event.name
+    old = cs.pods.get(name)
+    was_head = cs.head == name
+    if old is None:
+        _first_sight(cs, event)
+    else:
+        _unaccount(cs, old)
+        if old.ip != event.ip and cs.ip_pods.get(old.ip) == name:
+            del cs.ip_pods[old.ip]
+    cs.pods[name] = event
+    _account(cs, event)
+    if event.ip:
+        cs.ip_pods[event.ip] = name
+    if event.role == ev.HEAD:
+        _head_changed(state, cs, event, was_head=was_head)
+    _mark(state, cs.key)
+
+
+def _first_sight(cs: ClusterState, event: ev.PodSeen) -> None:
+    _drop_creating(cs, event.name)
+    suffix = event.name.rpartition("-")[2]
+    if suffix.isdigit() and int(suffix) >= cs.counter:
+        cs.counter = int(suffix) + 1
+
+
+def _head_changed(state: State, cs: ClusterState, pod: ev.PodSeen, *, was_head: bool) -> None:
+    if cs.spec is None or cs.phase is Phase.NONE:
+        return
+    if cs.head == pod.name:
+        if cs.head_running:
+            _settle(state, cs, pod.at)
+        return
+    if was_head and pod.name not in cs.deleting:
+        _move(state, cs, Trigger.HEAD_LOST, pod.at)
+
+
+def _pod_gone(state: State, event: ev.PodGone) -> None:
+    cs = state.clusters.get(event.cluster)
+    if cs is None:
+        return
+    pod = cs.pods.pop(event.name, None)
+    ours = cs.deleting.pop(event.name, None) is not None
+    if pod is None:
+        _drop_creating(cs, event.name)
+        return
+    lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
+    if not ours:
+        _unaccount(cs, pod)
+    if cs.ip_pods.get(pod.ip) == pod.name:
+        del cs.ip_pods[pod.ip]
+    cs.last_used.pop(pod.name, None)
+    if lost_head and cs.spec is not None and cs.phase is not Phase.NONE:
+        _move(state, cs, Trigger.HEAD_LOST, event.at)
+    _mark(state, cs.key)
+
+
+# -- Ray load --------------------------------------------------------------------------------
+
+
+def _ray_load(state: State, event: ev.RayLoad) -> None:
+    cs = state.clusters.get(event.cluster)
+    if cs is None:
+        return
+    cs.load = event
+    cs.load_fresh = True
+    cs.needs_update = True
+    for node in event.nodes:
+        name = cs.ip_pods.get(node.ip)
+        if name is not None:
+            cs.last_used[name] = event.at - node.idle_seconds
+    _mark(state, cs.key)
+
+
+def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
+    cs = state.clusters.get(event.cluster)
+    if cs is None or cs.spec is None or cs.phase is Phase.NONE or cs.phase is Phase.ERROR:
+        return
+    cs.restart_head = bool(cs.head)
+    cs.load = None
+    _move(state, cs, Trigger.AUTOSCALING_FAILED, event.at)
+    _mark(state, cs.key)
+
+
+def _tick(state: State, event: ev.Tick) -> None:
+    timers = state.timers
+    while timers and timers[0][0] <= event.at:
+        _, _, key = heapq.heappop(timers)
+        cs = state.clusters.get(key)
+        if cs is not None:
+            cs.needs_update = True
+            if cs.wake_pending <= event.at:
+                cs.wake_pending = math.inf
+            expire_creates(cs, event.at)
+            _settle(state, cs, event.at)
+            _mark(state, key)
+
+
+# -- results of earlier actions --------------------------------------------------------------
+
+
+def _action_result(state: State, event: ev.ActionResult) -> None:
+    cs = state.clusters.get(event.cluster)
+    if cs is None:
+        return
+    kind, _, target = event.action.partition("/")
+    ok = event.outcome != ev.FAILED_OUTCOME
+    handler = _RESULTS.get(kind)
+    if handler is not None:
+        handler(state, cs, target, ok, event)
+
+
+def _create_result(
+    state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
+) -> None:
+    creating = cs.creating.get(name)
+    if creating is None:
+        return
+    if ok:
+        creating.acked = True
+        wake(state, cs.key, event.at + CREATE_EXPECTATION_TTL)
+        return
+    _drop_creating(cs, name)
+    wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+    _mark(state, cs.key)
+
+
+def _delete_result(
+    state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
+) -> None:
+    if ok or name not in cs.deleting:
+        return
+    pod = cs.pods.get(name)
+    del cs.deleting[name]
+    if pod is not None:
+        _account(cs, pod)
+    wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+
+
+def _service_result(
+    state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
+) -> None:
+    if ok:
+        cs.service_gen = cs.service_inflight
+    else:
+        wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+    cs.service_inflight = 0
+
+
+def _status_result(
+    state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
+) -> None:
+    cs.status_inflight = False
+    if not ok or event.outcome == ev.CONFLICT:
+        cs.status_sent = None
+        wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+
+
+def _service_gone(state: State, event: ev.ServiceGone) -> None:
+    cs = state.clusters.get(event.cluster)
+    if cs is not None:
+        cs.service_gen = 0
+        _mark(state, cs.key)
+
+
+def expire_creates(cs: ClusterState, now: float) -> None:
+    """Forget acknowledged creates never observed within the TTL (the pod vanished unseen)."""
+    for name, creating in list(cs.creating.items()):
+        if creating.acked and now - creating.issued_at >= CREATE_EXPECTATION_TTL:
+            _drop_creating(cs, name)
+
+
+def _drop_creating(cs: ClusterState, name: str) -> None:
+    creating = cs.creating.pop(name, None)
+    if creating is None:
+        return
+    if creating.role == ev.WORKER:
+        cs.inflight[creating.pod_type] -= 1
+    elif cs.head_creating == name:
+        cs.head_creating = ""
+
+
+def add_creating(cs: ClusterState, *, name: str, pod_type: str, role: str, at: float) -> None:
+    """Record a create in flight (the planner decided it)."""
+    cs.creating[name] = Creating(pod_type=pod_type, role=role, issued_at=at)
+    if role == ev.WORKER:
+        cs.inflight[pod_type] = cs.inflight.get(pod_type, 0) + 1
+    else:
+        cs.head_creating = name
+    cs.counter += 1
+
+
+def add_deleting(cs: ClusterState, *, name: str, at: float) -> None:
+    """Record a delete in flight: the pod stops counting as live at once."""
+    pod = cs.pods.get(name)
+    if name in cs.deleting:
+        return
+    if pod is not None:
+        _unaccount(cs, pod)
+        if pod.role == ev.HEAD:
+            cs.restart_head = False
+    cs.deleting[name] = at
+
+
+def _synced(state: State, event: ev.Synced) -> None:
+    state.synced = True
+    state.dirty.update(dict.fromkeys(state.clusters))
+
+
+_HANDLERS: dict[type, Callable[[State, Any], None]] = {
+    ev.ClusterSeen: _cluster_seen,
+    ev.ClusterDeleted: _cluster_deleted,
+    ev.PodSeen: _pod_seen,
+    ev.PodGone: _pod_gone,
+    ev.RayLoad: _ray_load,
+    ev.RayUnreachable: _ray_unreachable,
+    ev.Tick: _tick,
+    ev.ActionResult: _action_result,
+    ev.ServiceGone: _service_gone,
+    ev.Synced: _synced,
+}
+
+_RESULTS: dict[str, Callable[[State, ClusterState, str, bool, ev.ActionResult], None]] = {
+    "CreatePod": _create_result,
+    "DeletePod": _delete_result,
+    "ApplyService": _service_result,
+    "PatchStatus": _status_result,
+}
+
+
+def signature_of(status: Mapping[str, Any]) -> Signature:
+    """The signature of a status dict (written by us now, or by an earlier operator)."""
+    try:
+        phase = Phase(status.get("phase") or "")
+    except ValueError:
+        phase = Phase.NONE
+    retries = status.get("autoscalerRetries")
+    generation = status.get("observedGeneration")
+    ready = any(
+        c.get("type") == "HeadPodReady" and c.get("status") == "True"
+        for c in status.get("conditions") or [] if isinstance(c, Mapping)
+    )
+    return (
+        phase,
+        retries if isinstance(retries, int) else 0,
+        generation if isinstance(generation, int) else 0,
+        str(status.get("message") or ""),
+        ready,
+    )
