@@ -56,6 +56,7 @@ def test_backoff_doubles_then_caps_at_five_minutes() -> None:
     delays = []
     for _ in range(7):
         world.kill(world.heads(KEY)[0])
+        world.settle()
         lost_at = world.now
         while not world.heads(KEY):
             world.advance(1.0)
@@ -104,6 +105,7 @@ def test_deleting_the_cluster_stops_all_actions_for_it() -> None:
     world.send(ev.ClusterDeleted(cluster=KEY, at=world.now))
     before = len(world.actions)
     world.kill(world.heads(KEY)[0])
+    world.settle()
     world.advance(600.0)
     assert len(world.actions) == before
 

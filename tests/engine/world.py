@@ -42,6 +42,7 @@ class World:
     queue: list[ev.Event] = field(factory=list)
     timers: list[float] = field(factory=list)
     actions: list[act.Action] = field(factory=list)
+    events: list[ev.Event] = field(factory=list)
     deleted: set[str] = field(factory=set)
     double_deletes: list[str] = field(factory=list)
     services: set[ev.ClusterKey] = field(factory=set)
@@ -49,6 +50,7 @@ class World:
     next_ip: int = 1
 
     def send(self, event: ev.Event) -> tuple[act.Action, ...]:
+        self.events.append(event)
         self.state, actions = planner.step(self.state, event)
         self.actions.extend(actions)
         for action in actions:
@@ -108,6 +110,15 @@ class World:
             self.pods[event.name].phase = event.phase
         self.send(event)
 
+    def deliver_stream(self, index: int) -> None:
+        """Deliver the oldest event of one stream, chosen by `index`: streams may interleave
+        in any order, but each keeps its own order (a watch per object, a reply per call)."""
+        firsts: dict[tuple[str, str], int] = {}
+        for i, event in enumerate(self.queue):
+            firsts.setdefault(_stream(event), i)
+        keys = list(firsts)
+        self.deliver(firsts[keys[index % len(keys)]])
+
     def settle(self, *, limit: int = 100_000) -> None:
         """Deliver everything in order until the world is quiet."""
         for _ in range(limit):
@@ -132,9 +143,10 @@ class World:
         self.settle()
 
     def kill(self, name: str) -> None:
-        """A pod dies outside the operator's control (it disappears)."""
+        """A pod dies outside the operator's control: it disappears, and its watch stream
+        reports that after whatever it had not yet reported."""
         pod = self.pods.pop(name)
-        self.send(ev.PodGone(cluster=pod.cluster, at=self.now, name=name))
+        self.queue.append(ev.PodGone(cluster=pod.cluster, at=self.now, name=name))
 
     def report_load(self, cluster: ev.ClusterKey, *, pending: Iterable[tuple[dict[str, float], int]]
                     = (), idle: float = 0.0, busy: Iterable[str] = ()) -> None:
@@ -166,6 +178,14 @@ class World:
     def heads(self, cluster: ev.ClusterKey) -> list[str]:
         return [p.name for p in self.pods.values()
                 if p.cluster == cluster and p.role == ev.HEAD and not p.deleting]
+
+
+def _stream(event: ev.Event) -> tuple[str, str]:
+    if isinstance(event, ev.ActionResult):
+        return ("reply", event.action)
+    if isinstance(event, ev.PodSeen | ev.PodGone):
+        return ("watch", event.name)
+    return ("other", type(event).__name__)
 
 
 def _at(event: ev.Event, now: float) -> ev.Event:
