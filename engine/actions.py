@@ -16,6 +16,7 @@ from typing import Any
 from attrs import field, frozen
 
 from engine.events import ClusterKey
+from engine.manifests import PodTemplate
 
 
 def prefix(cluster: ClusterKey) -> str:
@@ -29,11 +30,16 @@ class CreatePod:
     name: str
     pod_type: str
     role: str
-    manifest: Mapping[str, Any] = field(eq=False, repr=False)
+    template: PodTemplate = field(eq=False, repr=False)
 
     @property
     def ref(self) -> str:
         return f"CreatePod/{self.name}"
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The Pod to create (built on demand: replay and planning never need it)."""
+        return self.template.manifest(self.name)
 
 
 @frozen(kw_only=True)

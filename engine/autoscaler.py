@@ -76,7 +76,44 @@ def _runtime_resources(cs: ClusterState) -> dict[str, dict[str, float]]:
     return out
 
 
-def update(cs: ClusterState, now: float, *, idle: bool) -> Decision:
+def may_terminate(cs: ClusterState, now: float, *, idle: bool) -> bool:
+    """Whether `_enforce` could remove anything: without an idle worker past the timeout, an
+    outdated one or a count above a maximum, it keeps every worker (read off its rules)."""
+    spec = cs.spec
+    assert spec is not None
+    if cs.outdated > 0 or cs.live_total > spec.max_workers:
+        return True
+    if idle and cs.oldest_use < now - spec.idle_timeout_seconds:
+        return True
+    types = spec.pod_types
+    return any(n > types[t].max_workers for t, n in cs.live.items() if t in types)
+
+
+def may_launch_beyond_min(cs: ClusterState) -> bool:
+    """Whether the scheduler could launch more than the min-workers top-up.
+
+    Without requests or placement groups, Ray adds nodes for tasks only with pending
+    demand, room under the global maximum (`max_workers + 1 - nodes`, head counted) and a
+    type below its own maximum; otherwise its launch equals the min-workers top-up, which
+    the planner's cheap path computes from counters.
+    """
+    spec, load = cs.spec, cs.load
+    assert spec is not None
+    if load is None or not (load.pending or load.requests or load.placement_groups):
+        return False
+    if load.requests or load.placement_groups:
+        return True
+    inflight = cs.inflight
+    if cs.live_total + sum(inflight.values()) >= spec.max_workers:
+        return False
+    live = cs.live
+    return any(
+        live.get(name, 0) + inflight.get(name, 0) < t.max_workers
+        for name, t in spec.pod_types.items()
+    )
+
+
+def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) -> Decision:
     """Decide terminations and launches for one cluster whose head is up."""
     spec = cs.spec
     assert spec is not None
@@ -86,7 +123,7 @@ def update(cs: ClusterState, now: float, *, idle: bool) -> Decision:
         p for p in cs.pods.values()
         if p.role == ev.WORKER and p.name not in cs.deleting and p.live
     ]
-    terminate = _enforce(cs, types, workers, now, idle=idle)
+    terminate = _enforce(cs, types, workers, now, idle=idle) if enforce else []
     gone = {name for name, _ in terminate}
     nodes: list[scheduler.Node] = []
     head = cs.pods.get(cs.head) if cs.head else None

@@ -58,8 +58,12 @@ def event_to_dict(event: ev.Event) -> dict[str, Any]:
 def action_to_dict(action: act.Action) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(action).__name__}
     for f in attrs.fields(type(action)):
+        if f.name == "template":
+            continue
         value = getattr(action, f.name)
         out[f.name] = cluster_name(value) if f.name == "cluster" else _plain(value)
+    if isinstance(action, act.CreatePod):
+        out["manifest"] = _plain(action.manifest)
     return out
 
 

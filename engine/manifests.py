@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from attrs import field, frozen
+
 from engine import events as ev
 from engine.spec import ClusterSpec, PodType
 
@@ -49,6 +51,28 @@ def owner_reference(spec: ClusterSpec) -> dict[str, Any]:
 def selector(cluster_name: str) -> str:
     """The label selector of every pod of one cluster."""
     return f"{LABEL_CLUSTER}={cluster_name}"
+
+
+@frozen(kw_only=True)
+class PodTemplate:
+    """Everything of a Pod manifest but its name, shared by one batch of creates."""
+
+    metadata: Mapping[str, Any] = field(eq=False)
+    spec: Mapping[str, Any] = field(eq=False)
+
+    def manifest(self, name: str) -> dict[str, Any]:
+        """The Pod for `name`; nested values are shared with the template (read-only)."""
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {**self.metadata, "name": name},
+                "spec": self.spec}
+
+
+def template(spec: ClusterSpec, pod_type: PodType, *, role: str,
+             resources: Mapping[str, float]) -> PodTemplate:
+    """The template of pods of `pod_type` in `role`, advertising `resources` to Ray."""
+    manifest = pod(spec, pod_type, name="", role=role, resources=resources)
+    meta = dict(manifest["metadata"])
+    del meta["name"]
+    return PodTemplate(metadata=meta, spec=manifest["spec"])
 
 
 def pod(spec: ClusterSpec, pod_type: PodType, *, name: str, role: str,

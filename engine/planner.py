@@ -49,17 +49,17 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
         return ()
     out: list[act.Action] = []
     clusters = state.clusters
-    for key in state.dirty:
+    for key in clusters if state.exhaustive else state.dirty:
         cs = clusters.get(key)
         if cs is not None:
-            _plan_cluster(cs, now, out)
+            _plan_cluster(cs, now, out, exhaustive=state.exhaustive)
     return tuple(out)
 
 
 def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
     """Fold the decision just planned into the state as in-flight expectations."""
     now = state.now
-    for key in state.dirty:
+    for key in state.clusters if state.exhaustive else state.dirty:
         cs = state.clusters.get(key)
         if cs is not None and state.synced and _full_pass_due(cs):
             cs.needs_update = False
@@ -102,7 +102,8 @@ def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, 
 # -- one cluster -----------------------------------------------------------------------------
 
 
-def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
+def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action], *,
+                  exhaustive: bool = False) -> None:
     spec = cs.spec
     if spec is None:
         if cs.problems:
@@ -120,7 +121,7 @@ def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action]) -> Non
     full = _full_pass_due(cs)
     if _can_scale(cs):
         if full:
-            _autoscale(cs, now, out)
+            _autoscale(cs, now, out, exhaustive=exhaustive)
         else:
             _min_workers(cs, now, out)
     _status(cs, now, out, full=full)
@@ -151,8 +152,7 @@ def _head(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
     name = manifests.pod_name(spec, spec.head, cs.counter)
     out.append(act.CreatePod(
         cluster=cs.key, name=name, pod_type=spec.head_pod_type, role=ev.HEAD,
-        manifest=manifests.pod(spec, spec.head, name=name, role=ev.HEAD,
-                               resources=spec.head.resources),
+        template=manifests.template(spec, spec.head, role=ev.HEAD, resources=spec.head.resources),
     ))
     message = f"Adding 1 node of type {spec.head_pod_type} (head)."
     out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedHeadPod",
@@ -182,8 +182,13 @@ def _min_workers(cs: st.ClusterState, now: float, out: list[act.Action]) -> None
         _launch(cs, launch, out)
 
 
-def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
-    decision = autoscaler.update(cs, now, idle=cs.load_fresh)
+def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
+               exhaustive: bool) -> None:
+    terminate = exhaustive or autoscaler.may_terminate(cs, now, idle=cs.load_fresh)
+    if not terminate and not autoscaler.may_launch_beyond_min(cs):
+        _min_workers(cs, now, out)
+        return
+    decision = autoscaler.update(cs, now, idle=cs.load_fresh, enforce=terminate)
     if decision.terminate:
         by_group: dict[tuple[str, str], int] = defaultdict(int)
         for name, reason in decision.terminate:
@@ -208,13 +213,12 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
     for type_name, n in launch.items():
         t = spec.pod_types[type_name]
         resources = refreshed[type_name].resources if refreshed else t.resources
+        template = manifests.template(spec, t, role=ev.WORKER, resources=resources)
         for _ in range(n):
             name = manifests.pod_name(spec, t, counter)
             counter += 1
-            out.append(act.CreatePod(
-                cluster=cs.key, name=name, pod_type=type_name, role=ev.WORKER,
-                manifest=manifests.pod(spec, t, name=name, role=ev.WORKER, resources=resources),
-            ))
+            out.append(act.CreatePod(cluster=cs.key, name=name, pod_type=type_name,
+                                     role=ev.WORKER, template=template))
         message = f"Adding {n} nodes of type {type_name}."
         out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedWorkerPods",
                                  message=message))

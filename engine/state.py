@@ -75,6 +75,9 @@ class ClusterState:
     creating: dict[str, Creating] = field(factory=dict)
     deleting: dict[str, float] = field(factory=dict)
     live: dict[str, int] = field(factory=dict)  # live workers per type (not being deleted)
+    live_total: int = 0
+    outdated: int = 0  # live workers of an unknown type or an old launch config
+    oldest_use: float = math.inf  # the least recent last-use time of any worker
     inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
     head: str = ""  # the live head pod, if any
     head_creating: str = ""  # a head create in flight, if any
@@ -93,6 +96,7 @@ class ClusterState:
     status_inflight: bool = False
     needs_update: bool = True
     wake_pending: float = math.inf  # the earliest timer the planner asked for (Requeue)
+    expiry_at: float = math.inf  # when the oldest acknowledged create expires
     head_ready_since: float = 0.0
     spec_valid_since: float = 0.0
 
@@ -115,11 +119,17 @@ class State:
     timer_seq: int = 0
     now: float = 0.0
     synced: bool = False
+    exhaustive: bool = False  # reference mode: plan every cluster, take no shortcut
 
 
-def initial(*, synced: bool = False) -> State:
-    """An empty state; `synced=False` holds every decision until a `Synced` event."""
-    return State(synced=synced)
+def initial(*, synced: bool = False, exhaustive: bool = False) -> State:
+    """An empty state; `synced=False` holds every decision until a `Synced` event.
+
+    `exhaustive=True` is the reference the shortcuts are tested against: every cluster is
+    planned after every event and every autoscaler pass runs in full. It decides the same
+    actions, slower (tests/engine/test_shortcuts.py).
+    """
+    return State(synced=synced, exhaustive=exhaustive)
 
 
 def evolve(state: State, event: ev.Event) -> State:
@@ -218,6 +228,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
     )
     cs.spec = new
+    recount(cs)
     cs.needs_update = True
     _move(state, cs, Trigger.SPEC_HEAD_CHANGED if head_changed else Trigger.SPEC_ACCEPTED,
           event.at)
@@ -270,6 +281,25 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
         cs.head_running = pod.phase == ev.RUNNING
     else:
         cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
+        cs.live_total += 1
+        if _outdated(cs, pod):
+            cs.outdated += 1
+
+
+def _outdated(cs: ClusterState, pod: ev.PodSeen) -> bool:
+    """A worker whose type is gone from the spec or whose launch config changed."""
+    if cs.spec is None:
+        return False
+    t = cs.spec.pod_types.get(pod.pod_type)
+    return t is None or t.launch_hash != pod.launch_hash
+
+
+def recount(cs: ClusterState) -> None:
+    """Recompute the outdated-worker count after the spec changed (O(pods), rare)."""
+    cs.outdated = sum(
+        1 for p in cs.pods.values()
+        if p.role == ev.WORKER and p.live and p.name not in cs.deleting and _outdated(cs, p)
+    )
 
 
 def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
@@ -284,26 +314,40 @@ def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
             cs.head_running = False
     else:
         cs.live[pod.pod_type] -= 1
+        cs.live_total -= 1
+        if _outdated(cs, pod):
+            cs.outdated -= 1
 
 
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
     cs = cluster(state, event.cluster)
     name = event.name
     old = cs.pods.get(name)
+    cs.pods[name] = event
+    if old is not None and old.ip != event.ip and cs.ip_pods.get(old.ip) == name:
+        del cs.ip_pods[old.ip]
+    if event.ip:
+        cs.ip_pods[event.ip] = name
+    if old is not None and event.role == ev.WORKER and _same_contribution(old, event):
+        return  # e.g. Pending -> Running: nothing a decision reads has changed
     was_head = cs.head == name
     if old is None:
         _first_sight(cs, event)
     else:
         _unaccount(cs, old)
-        if old.ip != event.ip and cs.ip_pods.get(old.ip) == name:
-            del cs.ip_pods[old.ip]
-    cs.pods[name] = event
     _account(cs, event)
-    if event.ip:
-        cs.ip_pods[event.ip] = name
     if event.role == ev.HEAD:
         _head_changed(state, cs, event, was_head=was_head)
     _mark(state, cs.key)
+
+
+def _same_contribution(old: ev.PodSeen, new: ev.PodSeen) -> bool:
+    """Whether two records of one worker count the same (live, dead or terminating)."""
+    return (
+        old.terminating == new.terminating
+        and (old.phase in ev.DEAD_PHASES) == (new.phase in ev.DEAD_PHASES)
+        and old.pod_type == new.pod_type
+    ) or (old.terminating and new.terminating)
 
 
 def _first_sight(cs: ClusterState, event: ev.PodSeen) -> None:
@@ -354,10 +398,13 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.load = event
     cs.load_fresh = True
     cs.needs_update = True
+    at = event.at
+    ip_pods, last_used, head = cs.ip_pods, cs.last_used, cs.head
     for node in event.nodes:
-        name = cs.ip_pods.get(node.ip)
-        if name is not None:
-            cs.last_used[name] = event.at - node.idle_seconds
+        name = ip_pods.get(node.ip)
+        if name is not None and name != head:
+            last_used[name] = at - node.idle_seconds
+    cs.oldest_use = min(last_used.values(), default=math.inf)
     _mark(state, cs.key)
 
 
@@ -380,7 +427,9 @@ def _tick(state: State, event: ev.Tick) -> None:
             cs.needs_update = True
             if cs.wake_pending <= event.at:
                 cs.wake_pending = math.inf
-            expire_creates(cs, event.at)
+            if cs.expiry_at <= event.at:
+                cs.expiry_at = math.inf
+                expire_creates(state, cs, event.at)
             _settle(state, cs, event.at)
             _mark(state, key)
 
@@ -407,7 +456,9 @@ def _create_result(
         return
     if ok:
         creating.acked = True
-        wake(state, cs.key, event.at + CREATE_EXPECTATION_TTL)
+        if cs.expiry_at == math.inf:
+            cs.expiry_at = event.at + CREATE_EXPECTATION_TTL
+            wake(state, cs.key, cs.expiry_at)
         return
     _drop_creating(cs, name)
     wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
@@ -452,11 +503,19 @@ def _service_gone(state: State, event: ev.ServiceGone) -> None:
         _mark(state, cs.key)
 
 
-def expire_creates(cs: ClusterState, now: float) -> None:
+def expire_creates(state: State, cs: ClusterState, now: float) -> None:
     """Forget acknowledged creates never observed within the TTL (the pod vanished unseen)."""
+    oldest = math.inf
     for name, creating in list(cs.creating.items()):
-        if creating.acked and now - creating.issued_at >= CREATE_EXPECTATION_TTL:
+        if not creating.acked:
+            continue
+        if now - creating.issued_at >= CREATE_EXPECTATION_TTL:
             _drop_creating(cs, name)
+        else:
+            oldest = min(oldest, creating.issued_at)
+    if oldest < math.inf:
+        cs.expiry_at = oldest + CREATE_EXPECTATION_TTL
+        wake(state, cs.key, cs.expiry_at)
 
 
 def _drop_creating(cs: ClusterState, name: str) -> None:

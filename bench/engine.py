@@ -1,0 +1,142 @@
+"""Engine benchmarks: B1 replay throughput, B2 decision latency, bytes per tracked pod.
+
+Every figure is measured on the real `engine.planner.step` (fold, plan, record), on events
+recorded from a run (see `bench.workloads`). Timing uses `time.perf_counter_ns`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+from bench import workloads
+from engine import codec, planner
+from engine import events as ev
+from engine import state as st
+
+
+def replay(events: list[ev.Event]) -> tuple[float, st.State]:
+    """Fold and plan every event on a fresh state; return events/s and the final state."""
+    state = st.initial(synced=True)
+    step = planner.step
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for event in events:
+            state, _ = step(state, event)
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        gc.enable()
+    return len(events) / (elapsed / 1e9), state
+
+
+def replay_jsonl(lines: list[str]) -> float:
+    """B1(b): decode each JSON line, then fold and plan it."""
+    state = st.initial(synced=True)
+    step = planner.step
+    loads = json.loads
+    decode = codec.event_from_dict
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for line in lines:
+            state, _ = step(state, decode(loads(line)))
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        gc.enable()
+    return len(lines) / (elapsed / 1e9)
+
+
+def encode_lines(events: list[ev.Event]) -> list[str]:
+    return [json.dumps(codec.event_to_dict(e), separators=(",", ":")) for e in events]
+
+
+def steady_state(*, clusters: int, pods_per_cluster: int) -> tuple[st.State, list[ev.PodSeen]]:
+    """A state tracking clusters x pods_per_cluster running workers (their min), settled."""
+    world = workloads.InstantWorld(seed=0)
+    for i in range(clusters):
+        obj = workloads.raycluster(f"c{i}", f"ns{i % 10}", max_workers=pods_per_cluster,
+                                   min_workers=pods_per_cluster)
+        world.max_workers[(f"ns{i % 10}", f"c{i}")] = pods_per_cluster
+        world.send(workloads.cluster_seen(obj, 0.0))
+        world.drain(0.0)
+    world.drain(0.0)
+    world.send(ev.Tick(at=10.0))
+    world.drain(10.0)
+    pods = [p for cs in world.state.clusters.values() for p in cs.pods.values()
+            if p.role == ev.WORKER]
+    return world.state, pods
+
+
+def decision_latency(state: st.State, pods: list[ev.PodSeen], *, samples: int,
+                     seed: int = 0) -> dict[str, float]:
+    """B2: latency of `step` for one pod event (a watch MODIFIED of a running worker)."""
+    rng = random.Random(seed)
+    chosen = [rng.choice(pods) for _ in range(samples)]
+    now = state.now
+    events = [
+        ev.PodSeen(cluster=p.cluster, at=now, name=p.name, pod_type=p.pod_type, role=p.role,
+                   phase=p.phase, ip=p.ip, launch_hash=p.launch_hash)
+        for p in chosen
+    ]
+    step = planner.step
+    clock = time.perf_counter_ns
+    out = []
+    gc.collect()
+    gc.disable()
+    try:
+        for event in events:
+            t0 = clock()
+            state, _ = step(state, event)
+            out.append(clock() - t0)
+    finally:
+        gc.enable()
+    out.sort()
+    return {
+        "p50_us": out[len(out) // 2] / 1000,
+        "p99_us": out[int(len(out) * 0.99)] / 1000,
+        "p999_us": out[int(len(out) * 0.999)] / 1000,
+    }
+
+
+def bytes_per_pod(*, clusters: int, pods_per_cluster: int) -> dict[str, float]:
+    """Memory the engine state holds per tracked pod (tracemalloc, state built under trace)."""
+    _, pods = steady_state(clusters=clusters, pods_per_cluster=pods_per_cluster)
+    empty_lines = encode_lines([
+        workloads.cluster_seen(workloads.raycluster(f"c{i}", f"ns{i % 10}",
+                                                    max_workers=pods_per_cluster), 0.0)
+        for i in range(clusters)
+    ])
+    pod_lines = encode_lines(pods)
+    del pods
+    gc.collect()
+
+    def build(lines: list[str]) -> int:
+        tracemalloc.start()
+        state = st.initial(synced=False)  # fold only: what is tracked, not what is decided
+        for line in lines:
+            state = st.evolve(state, codec.event_from_dict(json.loads(line)))
+        gc.collect()
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del state
+        return size
+
+    base = build(empty_lines)
+    full = build(empty_lines + pod_lines)
+    n = clusters * pods_per_cluster
+    return {"bytes_per_pod": (full - base) / n, "base_bytes_per_cluster": base / clusters}
+
+
+def measure(fn: Callable[[], float], runs: int) -> dict[str, Any]:
+    values = [fn() for _ in range(runs)]
+    values.sort()
+    return {"median": values[len(values) // 2], "min": values[0], "max": values[-1],
+            "runs": runs}

@@ -1,0 +1,156 @@
+"""Event streams for the engine benchmarks, recorded from the engine driving a fast world.
+
+B1 replays a *recorded* run: `record_run` lets the engine decide against an instant world
+(pods go Pending then Running at once, deletes complete at once, the Ray head reports a
+load every 5 s of virtual time whose demand swings between 0 and ~1.5x the cluster's max),
+and keeps every event it fed the engine. The timed part then folds and plans exactly those
+events on a fresh state, which is what a replay or a crash recovery does.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from engine import actions as act
+from engine import events as ev
+from engine import planner
+from engine import state as st
+
+WORKER_TYPE = "worker"
+HEAD_TYPE = "head"
+
+
+def raycluster(name: str, namespace: str, *, max_workers: int, min_workers: int = 0,
+               idle_minutes: float = 0.5) -> dict[str, Any]:
+    def pod_config(prefix: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"generateName": prefix},
+            "spec": {"containers": [{
+                "name": "ray-node", "image": "rayproject/ray:2.60.0",
+                "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                              "limits": {"cpu": "1", "memory": "1Gi"}},
+            }]},
+        }
+
+    return {
+        "apiVersion": "cluster.ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}",
+                     "generation": 1},
+        "spec": {
+            "maxWorkers": max_workers,
+            "upscalingSpeed": 100.0,
+            "idleTimeoutMinutes": idle_minutes,
+            "headPodType": HEAD_TYPE,
+            "podTypes": [
+                {"name": HEAD_TYPE, "podConfig": pod_config("head-"),
+                 "rayResources": {"CPU": 0}},
+                {"name": WORKER_TYPE, "minWorkers": min_workers, "maxWorkers": max_workers,
+                 "podConfig": pod_config("worker-")},
+            ],
+        },
+    }
+
+
+def cluster_seen(obj: dict[str, Any], at: float) -> ev.ClusterSeen:
+    meta = obj["metadata"]
+    return ev.ClusterSeen(cluster=(meta["namespace"], meta["name"]), at=at, uid=meta["uid"],
+                          generation=meta["generation"], obj=obj)
+
+
+class InstantWorld:
+    """Executes the engine's actions at once and reports back; keeps the event log."""
+
+    def __init__(self, *, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.state = st.initial(synced=True)
+        self.events: list[ev.Event] = []
+        self.pods: dict[ev.ClusterKey, dict[str, tuple[str, str, str]]] = {}
+        self.queue: list[ev.Event] = []
+        self.ips = 0
+        self.max_workers: dict[ev.ClusterKey, int] = {}
+
+    def send(self, event: ev.Event) -> None:
+        self.events.append(event)
+        self.state, actions = planner.step(self.state, event)
+        for action in actions:
+            self._apply(action, event.at)
+
+    def _apply(self, action: act.Action, now: float) -> None:
+        if isinstance(action, act.CreatePod):
+            self.ips += 1
+            ip = f"10.{self.ips >> 16 & 255}.{self.ips >> 8 & 255}.{self.ips & 255}"
+            labels = action.manifest["metadata"]["labels"]
+            pods = self.pods.setdefault(action.cluster, {})
+            pods[action.name] = (action.pod_type, action.role, ip)
+            common = dict(cluster=action.cluster, name=action.name, pod_type=action.pod_type,
+                          role=action.role, launch_hash=labels["ray-launch-config"])
+            self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
+                                              outcome=ev.DONE))
+            self.queue.append(ev.PodSeen(at=now, phase=ev.PENDING, **common))  # type: ignore[arg-type]
+            self.queue.append(ev.PodSeen(at=now, phase=ev.RUNNING, ip=ip, **common))  # type: ignore[arg-type]
+        elif isinstance(action, act.DeletePod):
+            self.pods.get(action.cluster, {}).pop(action.name, None)
+            self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
+                                              outcome=ev.DONE))
+            self.queue.append(ev.PodGone(cluster=action.cluster, at=now, name=action.name))
+        elif isinstance(action, act.ApplyService | act.PatchStatus):
+            self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
+                                              outcome=ev.DONE))
+
+    def drain(self, now: float) -> None:
+        while self.queue:
+            event = self.queue.pop(0)
+            self.send(_retime(event, now))
+
+    def load(self, key: ev.ClusterKey, now: float) -> None:
+        pods = self.pods.get(key, {})
+        top = self.max_workers[key]
+        phase = (now / 60.0) % 4  # demand rises for 2 minutes, then stops for 2
+        wanted = 0 if phase >= 2 else int(top * 1.5 * min(1.0, phase))
+        busy = min(wanted, len(pods))
+        nodes = []
+        for i, (_pod_type, role, ip) in enumerate(pods.values()):
+            working = role == ev.WORKER and i <= busy
+            nodes.append(ev.RayNode(ip=ip, total={"CPU": 1.0}, available={"CPU": 0.0 if working
+                                                                            else 1.0},
+                                    idle_seconds=0.0 if working else 60.0))
+        pending = max(0, wanted - busy)
+        self.send(ev.RayLoad(
+            cluster=key, at=now,
+            pending=(ev.Bundle(resources={"CPU": 1.0}, count=pending),) if pending else (),
+            nodes=tuple(nodes),
+        ))
+
+
+def _retime(event: ev.Event, now: float) -> ev.Event:
+    import attrs
+
+    return attrs.evolve(event, at=now)  # type: ignore[arg-type,no-any-return]
+
+
+def record_run(*, clusters: int, pods_per_cluster: int, events: int, seed: int = 0
+               ) -> list[ev.Event]:
+    """Run the engine against the instant world until `events` events were fed to it."""
+    world = InstantWorld(seed=seed)
+    keys = []
+    for i in range(clusters):
+        obj = raycluster(f"c{i}", f"ns{i % 10}", max_workers=pods_per_cluster)
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        keys.append(key)
+        world.max_workers[key] = pods_per_cluster
+        world.send(cluster_seen(obj, 0.0))
+    world.drain(0.0)
+    now = 0.0
+    while len(world.events) < events:
+        now += 1.0
+        # each second, a fifth of the clusters report load (every cluster every 5 s)
+        for key in keys[int(now) % 5::5]:
+            world.load(key, now)
+            world.drain(now)
+        world.send(ev.Tick(at=now))
+        world.drain(now)
+    return world.events[:events]

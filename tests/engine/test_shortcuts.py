@@ -1,0 +1,40 @@
+"""The planner's shortcuts never change a decision.
+
+The engine skips work it can prove useless: clusters nothing happened to are not planned,
+a worker going Pending -> Running dirties nothing, an autoscaler pass that cannot remove or
+add anything is not run. `exhaustive=True` turns every shortcut off; on any timeline both
+modes must emit exactly the same actions.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import state as stmod
+from tests.builders import raycluster, set_workers
+from tests.engine.test_properties import KEYS, encoded, ops, run
+from tests.engine.world import World
+
+
+def world(*, exhaustive: bool, low: int, high: int) -> World:
+    w = World(state=stmod.initial(synced=True, exhaustive=exhaustive))
+    for key in KEYS:
+        obj = set_workers(raycluster(key[1], key[0]), min_workers=low, max_workers=high)
+        obj["spec"]["maxWorkers"] = high
+        obj["spec"]["idleTimeoutMinutes"] = 1
+        w.apply_cluster(obj)
+    return w
+
+
+@settings(max_examples=200, deadline=None)
+@given(low=st.integers(0, 2), extra=st.integers(0, 5), steps=st.lists(ops, max_size=60))
+def test_shortcuts_decide_exactly_what_the_exhaustive_engine_decides(
+    low: int, extra: int, steps: list[tuple[object, ...]]
+) -> None:
+    fast = world(exhaustive=False, low=low, high=low + extra)
+    slow = world(exhaustive=True, low=low, high=low + extra)
+    for op in steps:
+        run(fast, op)
+        run(slow, op)
+        assert encoded(fast.actions) == encoded(slow.actions)
