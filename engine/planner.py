@@ -37,7 +37,7 @@ from engine import events as ev
 from engine import state as st
 from engine.phases import Phase
 
-STATUS_PERIOD = 5.0
+STATUS_PERIOD = st.STATUS_PERIOD
 
 Signature = st.Signature
 signature_of = st.signature_of
@@ -49,10 +49,18 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
         return ()
     out: list[act.Action] = []
     clusters = state.clusters
-    for key in clusters if state.exhaustive else state.dirty:
-        cs = clusters.get(key)
-        if cs is not None:
-            _plan_cluster(cs, now, out, exhaustive=state.exhaustive)
+    if state.exhaustive:
+        for cs in clusters.values():
+            _plan_cluster(cs, now, out, exhaustive=True)
+        return tuple(out)
+    dirty = state.dirty
+    keys = dirty if len(dirty) < 2 else sorted(
+        (k for k in dirty if k in clusters), key=lambda k: clusters[k].seq
+    )
+    for key in keys:
+        found = clusters.get(key)
+        if found is not None:
+            _plan_cluster(found, now, out)
     return tuple(out)
 
 

@@ -34,6 +34,7 @@ def snapshot(state: st.State) -> dict[str, Any]:
         "now": state.now,
         "synced": state.synced,
         "timer_seq": state.timer_seq,
+        "cluster_seq": state.cluster_seq,
         "timers": [[at, seq, list(key)] for at, seq, key in sorted(state.timers)],
         "dirty": [list(k) for k in state.dirty],
         "clusters": [_cluster(cs) for cs in state.clusters.values()],
@@ -77,6 +78,7 @@ def restore(data: dict[str, Any]) -> st.State:
         raise ValueError(f"snapshot format: expected {FORMAT}, got {data.get('format')!r}")
     state = st.State(
         now=data["now"], synced=data["synced"], timer_seq=data["timer_seq"],
+        cluster_seq=data["cluster_seq"],
         timers=[(at, seq, (key[0], key[1])) for at, seq, key in data["timers"]],
         dirty={(k[0], k[1]): None for k in data["dirty"]},
     )

@@ -39,6 +39,7 @@ BACKOFF_CAP = 300.0
 BACKOFF_RESET_AFTER = 300.0  # Running this long forgives earlier failures.
 CREATE_EXPECTATION_TTL = 300.0  # an acknowledged create never observed is forgotten after this
 RETRY_AFTER_FAILURE = 1.0
+STATUS_PERIOD = 5.0  # worker counts in the status are written at most this often
 
 Signature = tuple[Phase, int, int, str, bool]
 """What of a status makes it worth writing at once: phase, restarts, generation, problems,
@@ -60,6 +61,7 @@ class ClusterState:
     """Everything known about one RayCluster and its pods."""
 
     key: ev.ClusterKey
+    seq: int = 0  # order of first sight: plans list clusters in this order
     uid: str = ""
     generation: int = 0
     obj: Any = None  # the last RayCluster object seen (kept for snapshots)
@@ -117,6 +119,7 @@ class State:
     dirty: dict[ev.ClusterKey, None] = field(factory=dict)
     timers: list[tuple[float, int, ev.ClusterKey]] = field(factory=list)
     timer_seq: int = 0
+    cluster_seq: int = 0
     now: float = 0.0
     synced: bool = False
     exhaustive: bool = False  # reference mode: plan every cluster, take no shortcut
@@ -143,7 +146,8 @@ def evolve(state: State, event: ev.Event) -> State:
 def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
     cs = state.clusters.get(key)
     if cs is None:
-        cs = state.clusters[key] = ClusterState(key=key)
+        state.cluster_seq += 1
+        cs = state.clusters[key] = ClusterState(key=key, seq=state.cluster_seq)
     return cs
 
 
@@ -331,14 +335,16 @@ def _pod_seen(state: State, event: ev.PodSeen) -> None:
     if old is not None and event.role == ev.WORKER and _same_contribution(old, event):
         return  # e.g. Pending -> Running: nothing a decision reads has changed
     was_head = cs.head == name
+    quiet = False
     if old is None:
-        _first_sight(cs, event)
+        quiet = _first_sight(cs, event)
     else:
         _unaccount(cs, old)
     _account(cs, event)
     if event.role == ev.HEAD:
         _head_changed(state, cs, event, was_head=was_head)
-    _mark(state, cs.key)
+    if not quiet:
+        _mark(state, cs.key)
 
 
 def _same_contribution(old: ev.PodSeen, new: ev.PodSeen) -> bool:
@@ -350,11 +356,22 @@ def _same_contribution(old: ev.PodSeen, new: ev.PodSeen) -> bool:
     ) or (old.terminating and new.terminating)
 
 
-def _first_sight(cs: ClusterState, event: ev.PodSeen) -> None:
+def _first_sight(cs: ClusterState, event: ev.PodSeen) -> bool:
+    """Take a new pod in; return whether no decision can change because of it.
+
+    A live worker the operator created moves from in flight to live: the min-workers top-up
+    reads their sum, and the status counts wait for a status timer that is already set.
+    """
+    quiet = (
+        event.role == ev.WORKER and event.live and event.name in cs.creating
+        and cs.status_sent is not None and cs.wake_pending <= cs.status_sent_at + STATUS_PERIOD
+        and event.at < cs.status_sent_at + STATUS_PERIOD
+    )
     _drop_creating(cs, event.name)
     suffix = event.name.rpartition("-")[2]
     if suffix.isdigit() and int(suffix) >= cs.counter:
         cs.counter = int(suffix) + 1
+    return quiet
 
 
 def _head_changed(state: State, cs: ClusterState, pod: ev.PodSeen, *, was_head: bool) -> None:
