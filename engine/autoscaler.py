@@ -54,26 +54,9 @@ def node_types(cs: ClusterState) -> dict[str, scheduler.NodeType]:
 
 
 def _runtime_resources(cs: ClusterState) -> dict[str, dict[str, float]]:
-    """Ray's `_update_node_resources_from_runtime`: CPU/GPU/memory from a live node's totals."""
-    assert cs.spec is not None
-    if cs.load is None:
-        return {}
-    totals = {n.ip: n.total for n in cs.load.nodes}
-    out: dict[str, dict[str, float]] = {}
-    done: set[str] = set()
-    for pod in cs.pods.values():
-        total = totals.get(pod.ip) if pod.ip else None
-        t = cs.spec.pod_types.get(pod.pod_type)
-        if not total or t is None or pod.pod_type in done:
-            continue
-        resources = dict(out.get(pod.pod_type, t.resources))
-        for key in ("CPU", "GPU", "memory"):
-            if key in total:
-                resources[key] = total[key]
-        out[pod.pod_type] = resources
-        if pod.role == ev.WORKER:
-            done.add(pod.pod_type)
-    return out
+    """Ray's `_update_node_resources_from_runtime`: CPU/GPU/memory from a live node's totals
+    (computed once per load report, in `engine.state`)."""
+    return cs.runtime_types
 
 
 def may_terminate(cs: ClusterState, now: float, *, idle: bool) -> bool:
@@ -118,7 +101,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     spec = cs.spec
     assert spec is not None
     types = node_types(cs)
-    available = {n.ip: n.available for n in cs.load.nodes} if cs.load else {}
+    available = cs.available
     workers = [
         p for p in cs.pods.values()
         if p.role == ev.WORKER and p.name not in cs.deleting and p.live
@@ -128,10 +111,9 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     nodes: list[scheduler.Node] = []
     head = cs.pods.get(cs.head) if cs.head else None
     if head is not None:
-        nodes.append(scheduler.Node(pod_type=head.pod_type, available=available.get(head.ip)))
+        nodes.append((head.pod_type, available.get(head.ip)))
     nodes.extend(
-        scheduler.Node(pod_type=p.pod_type, available=available.get(p.ip) if p.ip else None)
-        for p in workers if p.name not in gone
+        (p.pod_type, available.get(p.ip) if p.ip else None) for p in workers if p.name not in gone
     )
     launching = {t: n for t, n in cs.inflight.items() if n > 0}
     load = cs.load

@@ -36,6 +36,7 @@ from engine import autoscaler, manifests
 from engine import events as ev
 from engine import state as st
 from engine.phases import Phase
+from engine.spec import PodType
 
 STATUS_PERIOD = st.STATUS_PERIOD
 
@@ -95,6 +96,9 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
             cs.wake_pending = min(cs.wake_pending, action.at)
     if state.synced:
         state.dirty.clear()
+        for action in actions:
+            if type(action) is act.CreatePod or type(action) is act.DeletePod:
+                state.dirty[action.cluster] = None  # counts moved: the status may follow
     return state
 
 
@@ -160,7 +164,7 @@ def _head(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
     name = manifests.pod_name(spec, spec.head, cs.counter)
     out.append(act.CreatePod(
         cluster=cs.key, name=name, pod_type=spec.head_pod_type, role=ev.HEAD,
-        template=manifests.template(spec, spec.head, role=ev.HEAD, resources=spec.head.resources),
+        template=_template(cs, spec.head, ev.HEAD, spec.head.resources),
     ))
     message = f"Adding 1 node of type {spec.head_pod_type} (head)."
     out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedHeadPod",
@@ -213,6 +217,18 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
         _launch(cs, decision.launch, out)
 
 
+def _template(cs: st.ClusterState, pod_type: PodType, role: str,
+              resources: Mapping[str, float]) -> manifests.PodTemplate:
+    """The pod template, memoized per cluster generation (a pure function of its inputs)."""
+    key = (pod_type.name, role, tuple(sorted(resources.items())))
+    found = cs.templates.get(key)
+    if found is None:
+        assert cs.spec is not None
+        found = cs.templates[key] = manifests.template(cs.spec, pod_type, role=role,
+                                                       resources=resources)
+    return found
+
+
 def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action]) -> None:
     spec = cs.spec
     assert spec is not None
@@ -221,7 +237,7 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
     for type_name, n in launch.items():
         t = spec.pod_types[type_name]
         resources = refreshed[type_name].resources if refreshed else t.resources
-        template = manifests.template(spec, t, role=ev.WORKER, resources=resources)
+        template = _template(cs, t, ev.WORKER, resources)
         for _ in range(n):
             name = manifests.pod_name(spec, t, counter)
             counter += 1

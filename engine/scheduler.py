@@ -51,12 +51,9 @@ class NodeType:
     max_workers: int
 
 
-@frozen(kw_only=True)
-class Node:
-    """An existing (non-terminating) pod: its type and, once Ray connected, unused resources."""
-
-    pod_type: str
-    available: Mapping[str, float] | None  # None: not connected to Ray (yet)
+Node = tuple[str, Mapping[str, float] | None]
+"""An existing (non-terminating) pod: (its type, its unused resources once Ray connected it,
+else None). A plain tuple: the autoscaler builds one per pod on every pass."""
 
 
 @frozen(kw_only=True)
@@ -137,8 +134,13 @@ def _fit_count(node: Resources, demand: Mapping[str, float], limit: int) -> int:
 def bin_pack_residual(
     nodes: Sequence[Mapping[str, float]], demand: Demand, *, strict_spread: bool = False
 ) -> tuple[Demand, list[Resources]]:
-    """First-fit `demand` (sorted) onto copies of `nodes`; return the residual and the nodes."""
-    pool = [dict(n) for n in nodes]
+    """First-fit `demand` (sorted) onto `nodes`; return the residual and the nodes after it.
+
+    The input is never changed: a node is copied the first time something is placed on it,
+    so the returned list shares untouched nodes with the input (treat both as read-only).
+    """
+    pool: list[Resources] = list(nodes)  # type: ignore[arg-type]
+    copied: set[int] = set()
     unfulfilled: Demand = []
     used: set[int] = set()
     for resources, count in sorted(demand, key=_order, reverse=True):
@@ -148,6 +150,9 @@ def bin_pack_residual(
             if i in used or not fits(pool[i], resources):
                 i += 1
                 continue
+            if i not in copied:
+                pool[i] = dict(pool[i])
+                copied.add(i)
             node = pool[i]
             if strict_spread:
                 used.add(i)
@@ -347,18 +352,17 @@ def _cluster_resources(
 ) -> tuple[list[Resources], dict[str, int]]:
     resources: list[Resources] = []
     counts: dict[str, int] = defaultdict(int)
-    for node in nodes:
-        cfg = types.get(node.pod_type)
+    for pod_type, available in nodes:
+        cfg = types.get(pod_type)
         if cfg is None:
             continue
-        source = node.available if node.available is not None else cfg.resources
-        resources.append(dict(source))
-        counts[node.pod_type] += 1
+        resources.append(available if available is not None else cfg.resources)  # type: ignore[arg-type]
+        counts[pod_type] += 1
     for name, n in launching.items():
         cfg = types.get(name)
         if cfg is None or n <= 0:
             continue
-        resources.extend(dict(cfg.resources) for _ in range(n))
+        resources.extend(cfg.resources for _ in range(n))  # type: ignore[misc]
         counts[name] += n
     return resources, counts
 
@@ -378,16 +382,16 @@ def _add_min_workers(
         if existing < target:
             adds[name] = target - existing
             counts[name] = target
-            node_resources.extend(dict(cfg.resources) for _ in range(adds[name]))
+            node_resources.extend(cfg.resources for _ in range(adds[name]))  # type: ignore[misc]
     if requests:
         max_to_add = max_workers + 1 - sum(counts.values())
-        full = [dict(types[name].resources) for name in counts for _ in range(counts[name])]
+        full = [types[name].resources for name in counts for _ in range(counts[name])]
         residual, _ = bin_pack_residual(full, group(requests))
         extra, _ = nodes_for(types, counts, head_type, max_to_add, residual)
         for name, n in extra.items():
             if n > 0:
                 counts[name] = counts.get(name, 0) + n
-                node_resources.extend(dict(types[name].resources) for _ in range(n))
+                node_resources.extend(types[name].resources for _ in range(n))  # type: ignore[misc]
                 adds[name] = adds.get(name, 0) + n
     return node_resources, counts, adds
 
@@ -407,7 +411,7 @@ def _reserve_spread(
         launch, _ = nodes_for(
             types, counts, head_type, max_to_add, unfulfilled, strict_spread=True
         )
-        fresh = [dict(types[t].resources) for t, n in launch.items() for _ in range(n)]
+        fresh = [types[t].resources for t, n in launch.items() for _ in range(n)]
         unfulfilled, reserved = bin_pack_residual(fresh, unfulfilled, strict_spread=True)
         if unfulfilled:
             continue
@@ -428,11 +432,11 @@ def _throttle(
 ) -> dict[str, int]:
     running: dict[str, int] = defaultdict(int)
     pending: dict[str, int] = defaultdict(int)
-    for node in nodes:
-        if node.available is not None:
-            running[node.pod_type] += 1
+    for pod_type, available in nodes:
+        if available is not None:
+            running[pod_type] += 1
         else:
-            pending[node.pod_type] += 1
+            pending[pod_type] += 1
     out: dict[str, int] = {}
     for name, wanted in to_launch.items():
         allowed = max(UPSCALING_INITIAL_NUM_NODES, int(upscaling_speed * max(running[name], 1)))

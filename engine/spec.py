@@ -365,9 +365,10 @@ def _pod_types(
         low = low if low is not None else 0
         if "maxWorkers" in item:
             high = check.integer(item["maxWorkers"], f"{path}.maxWorkers")
+        elif is_head:
+            high = low  # the head type has no workers unless asked (legacy default 0)
         else:
-            high = 0 if is_head and global_max is None else global_max
-            high = low if high is None else high
+            high = low if global_max is None else global_max
         high = high if high is not None else low
         if low > high:
             check.add(f"{path}.minWorkers", f"{low} > maxWorkers {high}")

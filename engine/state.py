@@ -80,6 +80,9 @@ class ClusterState:
     live_total: int = 0
     outdated: int = 0  # live workers of an unknown type or an old launch config
     oldest_use: float = math.inf  # the least recent last-use time of any worker
+    available: dict[str, Any] = field(factory=dict)  # unused resources by node IP (last load)
+    runtime_types: dict[str, dict[str, float]] = field(factory=dict)  # types' live totals
+    templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
     inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
     head: str = ""  # the live head pod, if any
     head_creating: str = ""  # a head create in flight, if any
@@ -152,7 +155,9 @@ def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
 
 
 def wake(state: State, key: ev.ClusterKey, at: float) -> None:
-    """Ask for a full autoscaler pass of `key` at `at` (fired by a Tick)."""
+    """Plan `key` again at `at` (fired by a Tick): for a status write, the end of a restart
+    backoff, a retry or expiring expectations. Full autoscaler passes follow load reports,
+    as Ray's follow its 5 s load cycle."""
     state.timer_seq += 1
     heapq.heappush(state.timers, (at, state.timer_seq, key))
 
@@ -232,6 +237,8 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
     )
     cs.spec = new
+    cs.runtime_types = {}
+    cs.templates = {}
     recount(cs)
     cs.needs_update = True
     _move(state, cs, Trigger.SPEC_HEAD_CHANGED if head_changed else Trigger.SPEC_ACCEPTED,
@@ -416,13 +423,37 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.load_fresh = True
     cs.needs_update = True
     at = event.at
-    ip_pods, last_used, head = cs.ip_pods, cs.last_used, cs.head
+    ip_pods, last_used, head, pods = cs.ip_pods, cs.last_used, cs.head, cs.pods
+    available: dict[str, Any] = {}
+    runtime: dict[str, dict[str, float]] = {}
+    done: set[str] = set()
+    types = cs.spec.pod_types if cs.spec is not None else {}
     for node in event.nodes:
+        available[node.ip] = node.available
         name = ip_pods.get(node.ip)
-        if name is not None and name != head:
+        if name is None:
+            continue
+        if name != head:
             last_used[name] = at - node.idle_seconds
+        pod_type = pods[name].pod_type
+        if pod_type not in done and pod_type in types and node.total:
+            _refresh(runtime, pod_type, types[pod_type].resources, node.total)
+            if name != head:
+                done.add(pod_type)
+    cs.available = available
+    cs.runtime_types = runtime
     cs.oldest_use = min(last_used.values(), default=math.inf)
     _mark(state, cs.key)
+
+
+def _refresh(runtime: dict[str, dict[str, float]], pod_type: str,
+             static: Mapping[str, float], total: Mapping[str, float]) -> None:
+    """Ray refreshes a type's CPU/GPU/memory from the first live node of it (a worker wins)."""
+    resources = dict(runtime.get(pod_type, static))
+    for key in ("CPU", "GPU", "memory"):
+        if key in total:
+            resources[key] = total[key]
+    runtime[pod_type] = resources
 
 
 def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
@@ -441,7 +472,6 @@ def _tick(state: State, event: ev.Tick) -> None:
         _, _, key = heapq.heappop(timers)
         cs = state.clusters.get(key)
         if cs is not None:
-            cs.needs_update = True
             if cs.wake_pending <= event.at:
                 cs.wake_pending = math.inf
             if cs.expiry_at <= event.at:

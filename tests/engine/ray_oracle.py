@@ -58,13 +58,13 @@ def ray_nodes_to_launch(
     tags: dict[str, dict[str, str]] = {}
     ips: dict[str, str] = {}
     unused: dict[str, dict[str, float]] = {}
-    for i, node in enumerate(nodes):
+    for i, (pod_type, available) in enumerate(nodes):
         node_id = f"n{i}"
         kind = "head" if i == head_index else "worker"
-        tags[node_id] = {"ray-node-kind": kind, "ray-user-node-type": node.pod_type}
+        tags[node_id] = {"ray-node-kind": kind, "ray-user-node-type": pod_type}
         ips[node_id] = f"10.0.0.{i}"
-        if node.available is not None:
-            unused[ips[node_id]] = dict(node.available)
+        if available is not None:
+            unused[ips[node_id]] = dict(available)
     config = {
         name: {
             "resources": dict(t.resources),

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from engine import scheduler
 
 pytest.importorskip("ray.autoscaler._private.resource_demand_scheduler")
-from tests.engine.ray_oracle import ray_nodes_to_launch  # noqa: E402
+from tests.engine.ray_oracle import ray_nodes_to_launch
 
 SHAPES = [
     {"CPU": 1.0},
@@ -48,7 +48,7 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
         )
     head_type = names[0]
     max_workers = draw(st.integers(0, 20))
-    nodes = [scheduler.Node(pod_type=head_type, available=None)]
+    nodes = [(head_type, None)]
     for _ in range(draw(st.integers(0, 8))):
         pod_type = draw(st.sampled_from(names))
         total = types[pod_type].resources
@@ -56,9 +56,9 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
         available = None
         if connected:
             available = {k: draw(st.sampled_from([0.0, v / 2, v])) for k, v in total.items()}
-        nodes.append(scheduler.Node(pod_type=pod_type, available=available))
+        nodes.append((pod_type, available))
     if draw(st.booleans()):
-        nodes[0] = scheduler.Node(pod_type=head_type, available=dict(types[head_type].resources))
+        nodes[0] = (head_type, dict(types[head_type].resources))
     bundles = draw(st.lists(st.tuples(st.sampled_from(SHAPES), st.integers(1, 40)), max_size=5))
     requests = draw(st.lists(st.tuples(st.sampled_from(SHAPES), st.integers(1, 6)), max_size=3))
     pgs = draw(
@@ -106,7 +106,7 @@ def test_ten_thousand_bundles_match_ray_on_types_that_fit() -> None:
         "head_type": "head",
         "max_workers": 600,
         "upscaling_speed": 1000.0,
-        "nodes": [scheduler.Node(pod_type="head", available={"CPU": 4.0})],
+        "nodes": [("head", {"CPU": 4.0})],
         "launching": {},
         "demand": scheduler.group([({"CPU": 1.0}, 300), ({"CPU": 1.0, "GPU": 1.0}, 20),
                                    ({"memory": 2.0}, 100)]),
@@ -140,7 +140,7 @@ def competing_types(draw: st.DrawFn) -> dict[str, object]:
         "head_type": "head",
         "max_workers": 30,
         "upscaling_speed": 100.0,
-        "nodes": [scheduler.Node(pod_type="head", available={"CPU": 0.0})],
+        "nodes": [("head", {"CPU": 0.0})],
         "launching": {},
         "demand": scheduler.group(bundles),
     }

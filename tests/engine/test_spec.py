@@ -122,3 +122,9 @@ def test_ray_resources_edit_keeps_the_launch_hash() -> None:
     b = spec.from_raycluster(obj)
     assert a.pod_types["worker-node"].launch_hash == b.pod_types["worker-node"].launch_hash
     assert b.pod_types["worker-node"].resources["CPU"] == 0
+
+
+def test_head_type_without_max_workers_gets_no_workers() -> None:
+    s = spec.from_raycluster(raycluster())
+    assert (s.head.min_workers, s.head.max_workers) == (0, 0)
+    assert s.pod_types["worker-node"].max_workers == 3
