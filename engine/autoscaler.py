@@ -37,12 +37,34 @@ class Decision:
     terminate: tuple[tuple[str, str], ...]  # (pod name, reason), in decision order
     launch: Mapping[str, int]
     unfulfilled: scheduler.Demand
+    types: Mapping[str, scheduler.NodeType]  # what the pass saw (runtime-refreshed resources)
 
 
-def node_types(cs: ClusterState) -> dict[str, scheduler.NodeType]:
+@frozen(kw_only=True)
+class LoadView:
+    """What a pass reads of the last load report, per node IP."""
+
+    last_used: Mapping[str, float]  # IP -> when the node was last busy
+    available: Mapping[str, Mapping[str, float]]  # IP -> unused resources
+    runtime: Mapping[str, dict[str, float]]  # pod type -> resources refreshed from a live node
+
+
+def view(cs: ClusterState, *, with_last_used: bool = True) -> LoadView:
+    load = cs.load
+    if load is None:
+        return LoadView(last_used={}, available={}, runtime={})
+    at = load.at
+    return LoadView(
+        last_used={n.ip: at - n.idle_seconds for n in load.nodes} if with_last_used else {},
+        available={n.ip: n.available for n in load.nodes},
+        runtime=_runtime_resources(cs, load),
+    )
+
+
+def node_types(cs: ClusterState, loads: LoadView | None = None) -> dict[str, scheduler.NodeType]:
     """The spec's pod types as the scheduler sees them, with runtime-refreshed resources."""
     assert cs.spec is not None
-    refreshed = _runtime_resources(cs)
+    refreshed = (loads or view(cs)).runtime
     return {
         name: scheduler.NodeType(
             resources=refreshed.get(name, t.resources),
@@ -53,10 +75,32 @@ def node_types(cs: ClusterState) -> dict[str, scheduler.NodeType]:
     }
 
 
-def _runtime_resources(cs: ClusterState) -> dict[str, dict[str, float]]:
-    """Ray's `_update_node_resources_from_runtime`: CPU/GPU/memory from a live node's totals
-    (computed once per load report, in `engine.state`)."""
-    return cs.runtime_types
+def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str, float]]:
+    """Ray's `_update_node_resources_from_runtime`: a type's CPU/GPU/memory are refreshed from
+    the totals of its first live node in the report (a worker's totals win over the head's)."""
+    assert cs.spec is not None
+    types = cs.spec.pod_types
+    out: dict[str, dict[str, float]] = {}
+    done: set[str] = set()
+    wanted = sum(1 for n in cs.live.values() if n > 0)
+    head_seen = not cs.head
+    for node in load.nodes:
+        if head_seen and len(done) >= wanted:
+            break
+        name = cs.ip_pods.get(node.ip)
+        pod = cs.pods.get(name) if name is not None else None
+        if pod is None or pod.pod_type in done or pod.pod_type not in types or not node.total:
+            continue
+        resources = dict(out.get(pod.pod_type, types[pod.pod_type].resources))
+        for key in ("CPU", "GPU", "memory"):
+            if key in node.total:
+                resources[key] = node.total[key]
+        out[pod.pod_type] = resources
+        if pod.role == ev.WORKER:
+            done.add(pod.pod_type)
+        else:
+            head_seen = True
+    return out
 
 
 def may_terminate(cs: ClusterState, now: float, *, idle: bool) -> bool:
@@ -100,21 +144,25 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     """Decide terminations and launches for one cluster whose head is up."""
     spec = cs.spec
     assert spec is not None
-    types = node_types(cs)
-    available = cs.available
+    loads = view(cs, with_last_used=enforce)
+    types = node_types(cs, loads)
+    available = loads.available.get
+    deleting = cs.deleting
+    dead = ev.DEAD_PHASES
     workers = [
         p for p in cs.pods.values()
-        if p.role == ev.WORKER and p.name not in cs.deleting and p.live
+        if p.role == ev.WORKER and not p.terminating and p.phase not in dead
+        and p.name not in deleting
     ]
-    terminate = _enforce(cs, types, workers, now, idle=idle) if enforce else []
-    gone = {name for name, _ in terminate}
+    terminate = _enforce(cs, types, workers, loads, now, idle=idle) if enforce else []
     nodes: list[scheduler.Node] = []
     head = cs.pods.get(cs.head) if cs.head else None
     if head is not None:
-        nodes.append((head.pod_type, available.get(head.ip)))
-    nodes.extend(
-        (p.pod_type, available.get(p.ip) if p.ip else None) for p in workers if p.name not in gone
-    )
+        nodes.append((head.pod_type, available(head.ip)))
+    if terminate:
+        gone = {name for name, _ in terminate}
+        workers = [p for p in workers if p.name not in gone]
+    nodes.extend([(p.pod_type, available(p.ip) if p.ip else None) for p in workers])
     launching = {t: n for t, n in cs.inflight.items() if n > 0}
     load = cs.load
     launch = scheduler.nodes_to_launch(
@@ -131,20 +179,23 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     to_launch = dict(launch.to_launch)
     if head is None:  # the planner runs a pass only with a head; never launch one from here
         to_launch.pop(spec.head_pod_type, None)
-    return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled)
+    return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled,
+                    types=types)
 
 
 def _enforce(
     cs: ClusterState,
     types: Mapping[str, scheduler.NodeType],
     workers: list[ev.PodSeen],
+    loads: LoadView,
     now: float,
     *,
     idle: bool,
 ) -> list[tuple[str, str]]:
     spec = cs.spec
     assert spec is not None
-    last_used = cs.last_used
+    by_ip = loads.last_used
+    last_used = {p.name: by_ip[p.ip] for p in workers if p.ip in by_ip}
     ordered = sorted(workers, key=lambda p: last_used.get(p.name, -1.0), reverse=True)
     protected = _needed_for_requests(cs, types, ordered)
     cutoff = now - spec.idle_timeout_seconds

@@ -36,6 +36,7 @@ from engine import autoscaler, manifests
 from engine import events as ev
 from engine import state as st
 from engine.phases import Phase
+from engine.scheduler import NodeType
 from engine.spec import PodType
 
 STATUS_PERIOD = st.STATUS_PERIOD
@@ -68,38 +69,66 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
 def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
     """Fold the decision just planned into the state as in-flight expectations."""
     now = state.now
-    for key in state.clusters if state.exhaustive else state.dirty:
-        cs = state.clusters.get(key)
-        if cs is not None and state.synced and _full_pass_due(cs):
-            cs.needs_update = False
-            cs.load_fresh = False
+    clusters = state.clusters
+    if state.synced:
+        for key in clusters if state.exhaustive else state.dirty:
+            cs = clusters.get(key)
+            if cs is not None and _full_pass_due(cs):
+                cs.needs_update = False
+                cs.load_fresh = False
+    moved: dict[ev.ClusterKey, None] = {}
     for action in actions:
-        cs = state.clusters.get(action.cluster)
-        if cs is None:
-            continue
-        kind = type(action)
-        if kind is act.CreatePod:
-            assert isinstance(action, act.CreatePod)
-            st.add_creating(cs, name=action.name, pod_type=action.pod_type, role=action.role,
-                            at=now)
-        elif kind is act.DeletePod:
-            assert isinstance(action, act.DeletePod)
-            st.add_deleting(cs, name=action.name, at=now)
-        elif kind is act.ApplyService:
-            cs.service_inflight = cs.generation
-        elif kind is act.PatchStatus:
-            assert isinstance(action, act.PatchStatus)
-            _status_sent(cs, action.status, now)
-        elif kind is act.Requeue:
-            assert isinstance(action, act.Requeue)
-            st.wake(state, cs.key, action.at)
-            cs.wake_pending = min(cs.wake_pending, action.at)
+        cs = clusters.get(action.cluster)
+        if cs is not None:
+            _RECORDERS[type(action)](state, cs, action, now, moved)
     if state.synced:
         state.dirty.clear()
-        for action in actions:
-            if type(action) is act.CreatePod or type(action) is act.DeletePod:
-                state.dirty[action.cluster] = None  # counts moved: the status may follow
+        state.dirty.update(moved)  # counts moved: the status may follow
     return state
+
+
+def _record_create(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                   moved: dict[ev.ClusterKey, None]) -> None:
+    st.add_creating(cs, name=action.name, pod_type=action.pod_type, role=action.role, at=now)
+    moved[cs.key] = None
+
+
+def _record_delete(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                   moved: dict[ev.ClusterKey, None]) -> None:
+    st.add_deleting(cs, name=action.name, at=now)
+    moved[cs.key] = None
+
+
+def _record_service(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                    moved: dict[ev.ClusterKey, None]) -> None:
+    cs.service_inflight = cs.generation
+
+
+def _record_status(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                   moved: dict[ev.ClusterKey, None]) -> None:
+    _status_sent(cs, action.status, now)
+
+
+def _record_requeue(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                    moved: dict[ev.ClusterKey, None]) -> None:
+    st.wake(state, cs.key, action.at)
+    cs.wake_pending = min(cs.wake_pending, action.at)
+
+
+def _record_nothing(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                    moved: dict[ev.ClusterKey, None]) -> None:
+    return
+
+
+_RECORDERS: dict[type, Any] = {
+    act.CreatePod: _record_create,
+    act.DeletePod: _record_delete,
+    act.ApplyService: _record_service,
+    act.PatchStatus: _record_status,
+    act.Requeue: _record_requeue,
+    act.EmitEvent: _record_nothing,
+    act.Log: _record_nothing,
+}
 
 
 def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, ...]]:
@@ -214,7 +243,7 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
                                      message=message))
             out.append(act.Log(cluster=cs.key, level="INFO", message=message))
     if decision.launch:
-        _launch(cs, decision.launch, out)
+        _launch(cs, decision.launch, out, decision.types)
 
 
 def _template(cs: st.ClusterState, pod_type: PodType, role: str,
@@ -229,14 +258,14 @@ def _template(cs: st.ClusterState, pod_type: PodType, role: str,
     return found
 
 
-def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action]) -> None:
+def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action],
+            types: Mapping[str, NodeType] | None = None) -> None:
     spec = cs.spec
     assert spec is not None
     counter = cs.counter
-    refreshed = autoscaler.node_types(cs) if cs.load else None
     for type_name, n in launch.items():
         t = spec.pod_types[type_name]
-        resources = refreshed[type_name].resources if refreshed else t.resources
+        resources = types[type_name].resources if types else t.resources
         template = _template(cs, t, ev.WORKER, resources)
         for _ in range(n):
             name = manifests.pod_name(spec, t, counter)

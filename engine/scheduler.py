@@ -131,47 +131,107 @@ def _fit_count(node: Resources, demand: Mapping[str, float], limit: int) -> int:
     return n
 
 
+Run = list[object]
+"""[resources, count, used]: `count` consecutive nodes with the same resources; `used` marks
+nodes a strict-spread group already took."""
+
+
+def runs_of(nodes: Sequence[Mapping[str, float]]) -> list[Run]:
+    """Consecutive equal nodes as runs (order kept, so first-fit is unchanged)."""
+    runs: list[Run] = []
+    last: Mapping[str, float] | None = None
+    for node in nodes:
+        if runs and (node is last or node == last):
+            runs[-1][1] += 1  # type: ignore[operator]
+        else:
+            runs.append([node, 1, False])
+            last = node
+    return runs
+
+
+def expand_runs(runs: Sequence[Run]) -> list[Resources]:
+    return [dict(r[0]) for r in runs for _ in range(r[1])]  # type: ignore[call-overload]
+
+
 def bin_pack_residual(
     nodes: Sequence[Mapping[str, float]], demand: Demand, *, strict_spread: bool = False
 ) -> tuple[Demand, list[Resources]]:
-    """First-fit `demand` (sorted) onto `nodes`; return the residual and the nodes after it.
+    """Ray's `get_bin_pack_residual`: first-fit `demand` (sorted) onto `nodes`; return the
+    residual and every node after packing (the input is not changed)."""
+    unfulfilled, runs = pack(runs_of(nodes), demand, strict_spread=strict_spread)
+    return unfulfilled, expand_runs(runs)
 
-    The input is never changed: a node is copied the first time something is placed on it,
-    so the returned list shares untouched nodes with the input (treat both as read-only).
+
+def pack(runs: list[Run], demand: Demand, *, strict_spread: bool = False
+         ) -> tuple[Demand, list[Run]]:
+    """First-fit over runs of identical nodes; returns the residual and new runs.
+
+    Filling a run's nodes one by one gives `f` bundles to each node until the group runs
+    out (`f` = how many fit on a fresh node of the run), then a partial node: the run splits
+    into [full nodes][one partial node][untouched nodes], in that order, exactly the nodes
+    Ray's node-by-node loop would leave. The input runs are not changed.
     """
-    pool: list[Resources] = list(nodes)  # type: ignore[arg-type]
-    copied: set[int] = set()
+    runs = [list(r) for r in runs]
     unfulfilled: Demand = []
-    used: set[int] = set()
     for resources, count in sorted(demand, key=_order, reverse=True):
         left = count
         i = 0
-        while left and i < len(pool):
-            if i in used or not fits(pool[i], resources):
+        while left and i < len(runs):
+            res, k, used = runs[i]
+            if (used and strict_spread) or not fits(res, resources):  # type: ignore[arg-type]
                 i += 1
                 continue
-            if i not in copied:
-                pool[i] = dict(pool[i])
-                copied.add(i)
-            node = pool[i]
             if strict_spread:
-                used.add(i)
-                if node:
-                    _subtract(node, resources)
-                    left -= 1
-                else:  # Ray: a fitting but empty node dict still counts the bundle unfulfilled
-                    unfulfilled.append((resources, 1))
-                    left -= 1
-                i += 1
-                continue
-            if not node:
-                break
-            placed = _fit_count(node, resources, left)
-            left -= placed
-            i += 1
+                left, new = _spread_into(res, k, resources, left, unfulfilled)  # type: ignore[arg-type]
+            elif not res:
+                break  # Ray: a fitting but empty node dict leaves the bundle unfulfilled
+            else:
+                left, new = _fill(res, k, resources, left)  # type: ignore[arg-type]
+            runs[i:i + 1] = new
+            i += len(new)
         if left:
             unfulfilled.append((resources, left))
-    return _merge_adjacent(unfulfilled), pool
+    return _merge_adjacent(unfulfilled), runs
+
+
+def _fill(res: Mapping[str, float], k: int, demand: Mapping[str, float], left: int
+          ) -> tuple[int, list[Run]]:
+    full = dict(res)
+    per_node = _fit_count(full, demand, left)
+    if per_node >= left:  # the first node takes what is left
+        new: list[Run] = [[full, 1, False]]
+        if k > 1:
+            new.append([res, k - 1, False])
+        return 0, new
+    n = min(k, left // per_node)
+    left -= n * per_node
+    new = [[full, n, False]]
+    rest = k - n
+    if left and rest:
+        partial = dict(res)
+        _fit_count(partial, demand, left)
+        new.append([partial, 1, False])
+        rest -= 1
+        left = 0
+    if rest:
+        new.append([res, rest, False])
+    return left, new
+
+
+def _spread_into(res: Mapping[str, float], k: int, demand: Mapping[str, float], left: int,
+                 unfulfilled: Demand) -> tuple[int, list[Run]]:
+    """Strict spread: each bundle takes a whole node of the run, at most one per node."""
+    m = min(k, left)
+    if res:
+        after = dict(res)
+        _subtract(after, demand)
+    else:  # Ray: an empty node that fits still leaves the bundle unfulfilled
+        after = {}
+        unfulfilled.append((demand, m))  # type: ignore[arg-type]
+    new: list[Run] = [[after, m, True]]
+    if k > m:
+        new.append([res, k - m, False])
+    return left - m, new
 
 
 def _merge_adjacent(demand: Demand) -> Demand:
@@ -332,11 +392,11 @@ def nodes_to_launch(
     spread_adds, node_resources, counts = _reserve_spread(
         strict_spreads, node_resources, counts, types, max_workers, head_type
     )
-    pg_unfulfilled, _ = bin_pack_residual(node_resources, pg_demand)
+    pg_unfulfilled, _ = pack(node_resources, pg_demand) if pg_demand else ([], node_resources)
     max_to_add = max_workers + 1 - sum(counts.values())
     pg_adds, _ = nodes_for(types, counts, head_type, max_to_add, pg_unfulfilled)
     pg_limit = {t: spread_adds.get(t, 0) + pg_adds.get(t, 0) for t in types}
-    unfulfilled, _ = bin_pack_residual(node_resources, all_demand)
+    unfulfilled, _ = pack(node_resources, all_demand)
     demand_adds, final_unfulfilled = nodes_for(types, counts, head_type, max_to_add, unfulfilled)
     total: dict[str, int] = {}
     for t in types:
@@ -349,32 +409,38 @@ def nodes_to_launch(
 
 def _cluster_resources(
     types: Mapping[str, NodeType], nodes: Sequence[Node], launching: Mapping[str, int]
-) -> tuple[list[Resources], dict[str, int]]:
-    resources: list[Resources] = []
+) -> tuple[list[Run], dict[str, int]]:
+    resources: list[Run] = []
     counts: dict[str, int] = defaultdict(int)
+    last: Mapping[str, float] | None = None
     for pod_type, available in nodes:
         cfg = types.get(pod_type)
         if cfg is None:
             continue
-        resources.append(available if available is not None else cfg.resources)  # type: ignore[arg-type]
+        node = available if available is not None else cfg.resources
+        if resources and (node is last or node == last):
+            resources[-1][1] += 1  # type: ignore[operator]
+        else:
+            resources.append([node, 1, False])
+            last = node
         counts[pod_type] += 1
     for name, n in launching.items():
         cfg = types.get(name)
         if cfg is None or n <= 0:
             continue
-        resources.extend(cfg.resources for _ in range(n))  # type: ignore[misc]
+        resources.append([cfg.resources, n, False])
         counts[name] += n
     return resources, counts
 
 
 def _add_min_workers(
-    node_resources: list[Resources],
+    node_resources: list[Run],
     counts: dict[str, int],
     types: Mapping[str, NodeType],
     max_workers: int,
     head_type: str,
     requests: Demand,
-) -> tuple[list[Resources], dict[str, int], dict[str, int]]:
+) -> tuple[list[Run], dict[str, int], dict[str, int]]:
     adds: dict[str, int] = {}
     for name, cfg in types.items():
         existing = counts.get(name, 0)
@@ -382,43 +448,44 @@ def _add_min_workers(
         if existing < target:
             adds[name] = target - existing
             counts[name] = target
-            node_resources.extend(cfg.resources for _ in range(adds[name]))  # type: ignore[misc]
+            node_resources.append([cfg.resources, adds[name], False])
     if requests:
         max_to_add = max_workers + 1 - sum(counts.values())
-        full = [types[name].resources for name in counts for _ in range(counts[name])]
-        residual, _ = bin_pack_residual(full, group(requests))
+        full: list[Run] = [[types[name].resources, counts[name], False]
+                           for name in counts if counts[name] > 0]
+        residual, _ = pack(full, group(requests))
         extra, _ = nodes_for(types, counts, head_type, max_to_add, residual)
         for name, n in extra.items():
             if n > 0:
                 counts[name] = counts.get(name, 0) + n
-                node_resources.extend(types[name].resources for _ in range(n))  # type: ignore[misc]
+                node_resources.append([types[name].resources, n, False])
                 adds[name] = adds.get(name, 0) + n
     return node_resources, counts, adds
 
 
 def _reserve_spread(
     spreads: list[Demand],
-    node_resources: list[Resources],
+    node_resources: list[Run],
     counts: dict[str, int],
     types: Mapping[str, NodeType],
     max_workers: int,
     head_type: str,
-) -> tuple[dict[str, int], list[Resources], dict[str, int]]:
+) -> tuple[dict[str, int], list[Run], dict[str, int]]:
     to_add: dict[str, int] = defaultdict(int)
     for bundles in spreads:
-        unfulfilled, updated = bin_pack_residual(node_resources, bundles, strict_spread=True)
+        unfulfilled, updated = pack(node_resources, bundles, strict_spread=True)
         max_to_add = max_workers + 1 - sum(counts.values())
         launch, _ = nodes_for(
             types, counts, head_type, max_to_add, unfulfilled, strict_spread=True
         )
-        fresh = [types[t].resources for t, n in launch.items() for _ in range(n)]
-        unfulfilled, reserved = bin_pack_residual(fresh, unfulfilled, strict_spread=True)
+        fresh: list[Run] = [[types[t].resources, n, False] for t, n in launch.items() if n > 0]
+        unfulfilled, reserved = pack(fresh, unfulfilled, strict_spread=True)
         if unfulfilled:
             continue
         for t, n in launch.items():
             counts[t] = counts.get(t, 0) + n
             to_add[t] += n
-        node_resources = updated + reserved
+        node_resources = [[r, k, False] for r, k, _ in updated + reserved]
     return dict(to_add), node_resources, counts
 
 

@@ -26,7 +26,7 @@ FORMAT = 1
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use",
-                   "available", "templates"})
+                   "templates"})
 
 
 def snapshot(state: st.State) -> dict[str, Any]:
@@ -107,7 +107,6 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
                                         acked=acked)
     if raw["load"] is not None:
         cs.load = _restore_load(key, raw["load"])
-        cs.available = {n.ip: n.available for n in cs.load.nodes}
     if raw["status_sent"] is not None:
         (phase, *rest), counts = raw["status_sent"]
         cs.status_sent = ((Phase(phase), *rest), counts)

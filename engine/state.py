@@ -80,8 +80,6 @@ class ClusterState:
     live_total: int = 0
     outdated: int = 0  # live workers of an unknown type or an old launch config
     oldest_use: float = math.inf  # the least recent last-use time of any worker
-    available: dict[str, Any] = field(factory=dict)  # unused resources by node IP (last load)
-    runtime_types: dict[str, dict[str, float]] = field(factory=dict)  # types' live totals
     templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
     inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
     head: str = ""  # the live head pod, if any
@@ -93,7 +91,6 @@ class ClusterState:
     ip_pods: dict[str, str] = field(factory=dict)
     load: ev.RayLoad | None = None
     load_fresh: bool = False  # the last load report has not been planned on yet
-    last_used: dict[str, float] = field(factory=dict)
     service_gen: int = 0
     service_inflight: int = 0
     status_sent: tuple[Any, ...] | None = None
@@ -237,7 +234,6 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
     )
     cs.spec = new
-    cs.runtime_types = {}
     cs.templates = {}
     recount(cs)
     cs.needs_update = True
@@ -267,7 +263,6 @@ def _forget_pods(cs: ClusterState) -> None:
     cs.inflight.clear()
     cs.dead.clear()
     cs.ip_pods.clear()
-    cs.last_used.clear()
     cs.head = ""
     cs.head_running = False
 
@@ -369,16 +364,18 @@ def _first_sight(cs: ClusterState, event: ev.PodSeen) -> bool:
     A live worker the operator created moves from in flight to live: the min-workers top-up
     reads their sum, and the status counts wait for a status timer that is already set.
     """
-    quiet = (
-        event.role == ev.WORKER and event.live and event.name in cs.creating
-        and cs.status_sent is not None and cs.wake_pending <= cs.status_sent_at + STATUS_PERIOD
-        and event.at < cs.status_sent_at + STATUS_PERIOD
-    )
-    _drop_creating(cs, event.name)
+    if event.name in cs.creating:  # ours: the name counter is already past it
+        quiet = (
+            event.role == ev.WORKER and event.live and cs.status_sent is not None
+            and cs.wake_pending <= cs.status_sent_at + STATUS_PERIOD
+            and event.at < cs.status_sent_at + STATUS_PERIOD
+        )
+        _drop_creating(cs, event.name)
+        return quiet
     suffix = event.name.rpartition("-")[2]
     if suffix.isdigit() and int(suffix) >= cs.counter:
         cs.counter = int(suffix) + 1
-    return quiet
+    return False
 
 
 def _head_changed(state: State, cs: ClusterState, pod: ev.PodSeen, *, was_head: bool) -> None:
@@ -402,11 +399,11 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
         _drop_creating(cs, event.name)
         return
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
-    if not ours:
-        _unaccount(cs, pod)
     if cs.ip_pods.get(pod.ip) == pod.name:
         del cs.ip_pods[pod.ip]
-    cs.last_used.pop(pod.name, None)
+    if ours:
+        return  # uncounted since the delete was recorded: no decision changes
+    _unaccount(cs, pod)
     if lost_head and cs.spec is not None and cs.phase is not Phase.NONE:
         _move(state, cs, Trigger.HEAD_LOST, event.at)
     _mark(state, cs.key)
@@ -416,44 +413,22 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
 
 
 def _ray_load(state: State, event: ev.RayLoad) -> None:
+    """Keep the report; note only the least recent use of any worker for the shortcut.
+
+    What the autoscaler pass needs per node (last use, free resources, live totals) is read
+    from the kept report when a pass runs (`engine.autoscaler.LoadView`).
+    """
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
     cs.load = event
     cs.load_fresh = True
     cs.needs_update = True
-    at = event.at
-    ip_pods, last_used, head, pods = cs.ip_pods, cs.last_used, cs.head, cs.pods
-    available: dict[str, Any] = {}
-    runtime: dict[str, dict[str, float]] = {}
-    done: set[str] = set()
-    types = cs.spec.pod_types if cs.spec is not None else {}
-    for node in event.nodes:
-        available[node.ip] = node.available
-        name = ip_pods.get(node.ip)
-        if name is None:
-            continue
-        if name != head:
-            last_used[name] = at - node.idle_seconds
-        pod_type = pods[name].pod_type
-        if pod_type not in done and pod_type in types and node.total:
-            _refresh(runtime, pod_type, types[pod_type].resources, node.total)
-            if name != head:
-                done.add(pod_type)
-    cs.available = available
-    cs.runtime_types = runtime
-    cs.oldest_use = min(last_used.values(), default=math.inf)
+    head = cs.pods.get(cs.head) if cs.head else None
+    head_ip = head.ip if head is not None else None
+    idle = [n.idle_seconds for n in event.nodes if n.ip != head_ip]
+    cs.oldest_use = event.at - max(idle) if idle else math.inf
     _mark(state, cs.key)
-
-
-def _refresh(runtime: dict[str, dict[str, float]], pod_type: str,
-             static: Mapping[str, float], total: Mapping[str, float]) -> None:
-    """Ray refreshes a type's CPU/GPU/memory from the first live node of it (a worker wins)."""
-    resources = dict(runtime.get(pod_type, static))
-    for key in ("CPU", "GPU", "memory"):
-        if key in total:
-            resources[key] = total[key]
-    runtime[pod_type] = resources
 
 
 def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
