@@ -23,6 +23,7 @@ HEAD_TYPE = "head"
 
 def raycluster(name: str, namespace: str, *, max_workers: int, min_workers: int = 0,
                idle_minutes: float = 0.5) -> dict[str, Any]:
+    """A RayCluster with a CPU-less head and one 1-CPU worker type."""
     def pod_config(prefix: str) -> dict[str, Any]:
         return {
             "apiVersion": "v1",
@@ -64,8 +65,9 @@ def cluster_seen(obj: dict[str, Any], at: float) -> ev.ClusterSeen:
 class InstantWorld:
     """Executes the engine's actions at once and reports back; keeps the event log."""
 
-    def __init__(self, *, seed: int) -> None:
+    def __init__(self, *, seed: int, pattern: str = "steps") -> None:
         self.rng = random.Random(seed)
+        self.pattern = pattern
         self.state = st.initial(synced=True)
         self.events: list[ev.Event] = []
         self.pods: dict[ev.ClusterKey, dict[str, tuple[str, str, str]]] = {}
@@ -109,8 +111,7 @@ class InstantWorld:
     def load(self, key: ev.ClusterKey, now: float) -> None:
         pods = self.pods.get(key, {})
         top = self.max_workers[key]
-        phase = (now / 60.0) % 4  # demand rises for 2 minutes, then stops for 2
-        wanted = 0 if phase >= 2 else int(top * 1.5 * min(1.0, phase))
+        wanted = self.demand(key, now, top)
         busy = min(wanted, len(pods))
         nodes = []
         for i, (_pod_type, role, ip) in enumerate(pods.values()):
@@ -126,16 +127,35 @@ class InstantWorld:
         ))
 
 
+def demand(self: InstantWorld, key: ev.ClusterKey, now: float, top: int) -> int:
+    """Tasks wanting a CPU in cluster `key` at `now`.
+
+    - `steps`: each cluster's demand jumps every 2 minutes (clusters staggered) between
+      none, half its maximum and 1.2x its maximum, like batch jobs arriving and ending;
+    - `ramp`: demand climbs for a minute to 1.5x the maximum, holds, then stops for two
+      minutes; every 5 s report brings new demand, the worst case for the planner.
+    """
+    if self.pattern == "ramp":
+        phase = (now / 60.0) % 4
+        return 0 if phase >= 2 else int(top * 1.5 * min(1.0, phase))
+    offset = int(key[1][1:]) % 120
+    level = int((now + offset) // 120) % 3
+    return (0, top // 2, int(top * 1.2))[level]
+
+
+InstantWorld.demand = demand  # type: ignore[attr-defined]
+
+
 def _retime(event: ev.Event, now: float) -> ev.Event:
     import attrs
 
     return attrs.evolve(event, at=now)  # type: ignore[arg-type,no-any-return]
 
 
-def record_run(*, clusters: int, pods_per_cluster: int, events: int, seed: int = 0
-               ) -> list[ev.Event]:
+def record_run(*, clusters: int, pods_per_cluster: int, events: int, seed: int = 0,
+               pattern: str = "steps") -> list[ev.Event]:
     """Run the engine against the instant world until `events` events were fed to it."""
-    world = InstantWorld(seed=seed)
+    world = InstantWorld(seed=seed, pattern=pattern)
     keys = []
     for i in range(clusters):
         obj = raycluster(f"c{i}", f"ns{i % 10}", max_workers=pods_per_cluster)
@@ -147,10 +167,29 @@ def record_run(*, clusters: int, pods_per_cluster: int, events: int, seed: int =
     now = 0.0
     while len(world.events) < events:
         now += 1.0
-        # each second, a fifth of the clusters report load (every cluster every 5 s)
-        for key in keys[int(now) % 5::5]:
-            world.load(key, now)
-            world.drain(now)
+        if pattern == "minmax":
+            _edit_bounds(world, keys, now, pods_per_cluster)
+        else:  # each second a fifth of the clusters report load (each cluster every 5 s)
+            for key in keys[int(now) % 5::5]:
+                world.load(key, now)
+                world.drain(now)
         world.send(ev.Tick(at=now))
         world.drain(now)
     return world.events[:events]
+
+
+def _edit_bounds(world: InstantWorld, keys: list[ev.ClusterKey], now: float, top: int) -> None:
+    """`helm upgrade` of the worker bounds: every 2 min (clusters staggered) a cluster flips
+    between min = max = `top` and min = max = `top` // 10."""
+    for key in keys[int(now) % 120::120]:
+        cs = world.state.clusters[key]
+        obj = cs.obj
+        size = top // 10 if cs.spec is not None and cs.spec.pod_types[WORKER_TYPE].min_workers \
+            == top else top
+        spec = dict(obj["spec"])
+        types = [dict(t) for t in spec["podTypes"]]
+        types[1].update(minWorkers=size, maxWorkers=size)
+        spec.update(podTypes=types, maxWorkers=top)
+        meta = dict(obj["metadata"], generation=obj["metadata"]["generation"] + 1)
+        world.send(cluster_seen({**obj, "metadata": meta, "spec": spec}, now))
+        world.drain(now)

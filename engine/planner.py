@@ -26,6 +26,7 @@ engine exceed a maximum or delete a pod twice. `step` does the three together.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -111,8 +112,10 @@ def _record_status(state: st.State, cs: st.ClusterState, action: Any, now: float
 
 def _record_requeue(state: st.State, cs: st.ClusterState, action: Any, now: float,
                     moved: dict[ev.ClusterKey, None]) -> None:
-    st.wake(state, cs.key, action.at)
+    st.push_timer(state, cs.key, action.at)
     cs.wake_pending = min(cs.wake_pending, action.at)
+    if cs.announce <= action.at:
+        cs.announce = math.inf
 
 
 def _record_nothing(state: st.State, cs: st.ClusterState, action: Any, now: float,
@@ -145,6 +148,8 @@ def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, 
 
 def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action], *,
                   exhaustive: bool = False) -> None:
+    if cs.announce != math.inf:
+        out.append(act.Requeue(cluster=cs.key, at=cs.announce))
     spec = cs.spec
     if spec is None:
         if cs.problems:

@@ -25,7 +25,7 @@ FORMAT = 1
 
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
-                   "status_sent_at", "wake_pending", "expiry_at", "oldest_use",
+                   "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "templates"})
 
 
@@ -60,6 +60,7 @@ def _cluster(cs: st.ClusterState) -> dict[str, Any]:
     out["wake_pending"] = None if math.isinf(cs.wake_pending) else cs.wake_pending
     out["expiry_at"] = None if math.isinf(cs.expiry_at) else cs.expiry_at
     out["oldest_use"] = None if math.isinf(cs.oldest_use) else cs.oldest_use
+    out["announce"] = None if math.isinf(cs.announce) else cs.announce
     return out
 
 
@@ -116,6 +117,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     cs.wake_pending = math.inf if wake is None else wake
     cs.expiry_at = math.inf if raw["expiry_at"] is None else raw["expiry_at"]
     cs.oldest_use = math.inf if raw["oldest_use"] is None else raw["oldest_use"]
+    cs.announce = math.inf if raw["announce"] is None else raw["announce"]
     if cs.obj is not None and not cs.problems:
         try:
             cs.spec = specs.from_raycluster(cs.obj)

@@ -99,6 +99,7 @@ class ClusterState:
     needs_update: bool = True
     wake_pending: float = math.inf  # the earliest timer the planner asked for (Requeue)
     expiry_at: float = math.inf  # when the oldest acknowledged create expires
+    announce: float = math.inf  # the earliest timer not yet announced as a Requeue
     head_ready_since: float = 0.0
     spec_valid_since: float = 0.0
 
@@ -152,9 +153,18 @@ def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
 
 
 def wake(state: State, key: ev.ClusterKey, at: float) -> None:
-    """Plan `key` again at `at` (fired by a Tick): for a status write, the end of a restart
-    backoff, a retry or expiring expectations. Full autoscaler passes follow load reports,
-    as Ray's follow its 5 s load cycle."""
+    """Plan `key` again at `at`: for the end of a restart backoff, a retry or expiring
+    expectations. The next plan announces it as a `Requeue` action, so the driver knows when
+    to send a `Tick`; recording that action sets the timer (`push_timer`). Full autoscaler
+    passes follow load reports, as Ray's follow its 5 s load cycle."""
+    cs = state.clusters.get(key)
+    if cs is not None and at < cs.announce:
+        cs.announce = at
+        _mark(state, key)
+
+
+def push_timer(state: State, key: ev.ClusterKey, at: float) -> None:
+    """Set a timer that a `Tick` at or after `at` fires."""
     state.timer_seq += 1
     heapq.heappush(state.timers, (at, state.timer_seq, key))
 

@@ -1,0 +1,1 @@
+"""The simulated world: an in-memory Kubernetes API, kubelet and Ray, in virtual time."""

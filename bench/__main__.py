@@ -1,0 +1,159 @@
+"""`python -m bench [--scale small|full] [--json FILE] [--only B1,B2,...]`: the benchmarks.
+
+Each figure is the median of several runs with min and max, printed next to its target.
+The header names the machine, Python and git commit so figures can be compared. No test
+asserts timings (machines are noisy); CI runs `--scale small` as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import engine as be
+from bench import workloads
+
+SCALES = {
+    "small": {"b1_events": 100_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
+              "b2_samples": 20_000, "b2_big": (200, 100)},
+    "full": {"b1_events": 1_000_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
+             "b2_samples": 100_000, "b2_big": (1_000, 100)},
+}
+
+
+def header() -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        commit = ""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
+            "machine": f"{cpu}, {os.cpu_count()} cores", "commit": commit or "unknown",
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def row(name: str, unit: str, stats: dict[str, Any], target: str, ok: bool | None,
+        note: str = "") -> dict[str, Any]:
+    return {"name": name, "unit": unit, **stats, "target": target, "meets_target": ok,
+            "note": note}
+
+
+def b1(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for pattern, note in (
+        ("minmax", "min/max only (no Ray load adapter): watch events and results"),
+        ("steps", "Ray load every 5 s; demand jumps every 2 min (batch jobs)"),
+        ("ramp", "Ray load every 5 s; demand grows on every report (worst case)"),
+    ):
+        events = workloads.record_run(clusters=scale["b1_clusters"],
+                                      pods_per_cluster=scale["b1_pods"],
+                                      events=scale["b1_events"], pattern=pattern)
+        stats = be.measure(lambda ev=events: be.replay(ev)[0], scale["runs"])  # type: ignore[misc]
+        out.append(row(f"B1a replay in memory [{pattern}]", "events/s", stats, ">= 300k",
+                       stats["median"] >= 300_000, note))
+        if pattern == "steps":
+            lines = be.encode_lines(events)
+            stats = be.measure(lambda ls=lines: be.replay_jsonl(ls), 3)  # type: ignore[misc]
+            out.append(row(f"B1b replay from JSON lines [{pattern}]", "events/s", stats,
+                           ">= 300k", stats["median"] >= 300_000, "json.loads + decode + step"))
+    return out
+
+
+def b2(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    big_clusters, big_pods = scale["b2_big"]
+    for clusters, pods in ((1, 10_000), (1_000, 10), (big_clusters, big_pods)):
+        state, tracked = be.steady_state(clusters=clusters, pods_per_cluster=pods)
+        runs = [be.decision_latency(state, tracked, samples=scale["b2_samples"], seed=i)
+                for i in range(scale["runs"])]
+        for key in ("p50_us", "p99_us", "p999_us"):
+            values = sorted(r[key] for r in runs)
+            stats = {"median": values[len(values) // 2], "min": values[0], "max": values[-1],
+                     "runs": len(values)}
+            target = {"p50_us": "-", "p99_us": "<= 10 us", "p999_us": "<= 50 us"}[key]
+            ok = None if key == "p50_us" else stats["median"] <= (10 if key == "p99_us" else 50)
+            out.append(row(f"B2 {key[:-3]} one pod event, {clusters} x {pods} pods", "us",
+                           stats, target, ok, f"{clusters * pods:,} pods tracked"))
+    return out
+
+
+def memory(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    clusters, pods = scale["b2_big"]
+    result = be.bytes_per_pod(clusters=clusters, pods_per_cluster=pods)
+    stats = {"median": result["bytes_per_pod"], "min": result["bytes_per_pod"],
+             "max": result["bytes_per_pod"], "runs": 1}
+    return [row(f"Engine bytes per tracked pod ({clusters} x {pods})", "bytes", stats,
+                "<= 1024", result["bytes_per_pod"] <= 1024,
+                f"{result['base_bytes_per_cluster']:.0f} bytes per cluster besides")]
+
+
+BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
+    "B1": b1,
+    "B2": b2,
+    "MEM": memory,
+}
+
+
+def show(head: dict[str, Any], rows: list[dict[str, Any]], console: Console) -> None:
+    console.print(f"[bold]ray-operator benchmarks[/bold]  commit {head['commit']}  "
+                  f"Python {head['python']}  {head['machine']}  {head['date']}")
+    table = Table(show_lines=False)
+    for column in ("benchmark", "median", "min", "max", "unit", "target", "ok", "note"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        ok = {True: "[green]yes[/green]", False: "[red]no[/red]", None: ""}[r["meets_target"]]
+        table.add_row(r["name"], _num(r["median"]), _num(r["min"]), _num(r["max"]), r["unit"],
+                      r["target"], ok, r["note"])
+    console.print(table)
+
+
+def _num(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--only", metavar="IDS", help=f"comma list of {','.join(BENCHMARKS)}")
+    args = parser.parse_args(argv)
+    wanted = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = [w for w in wanted if w not in BENCHMARKS]
+    if unknown:
+        parser.error(f"--only: unknown benchmark {unknown}; expected some of {list(BENCHMARKS)}")
+    scale = SCALES[args.scale]
+    head = header() | {"scale": args.scale}
+    rows: list[dict[str, Any]] = []
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    for name in wanted:
+        with console.status(f"running {name} ({args.scale})"):
+            rows.extend(BENCHMARKS[name](scale))
+    show(head, rows, console)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"header": head, "results": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

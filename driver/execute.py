@@ -1,0 +1,116 @@
+"""Engine actions in, API calls out, results back as events: the other half of the driver.
+
+The API is a protocol (`Api`): the simulator's in-memory API and the live adapter's client
+both provide it. Outcomes follow the Kubernetes contract:
+- create: 201 -> done; 409 AlreadyExists -> conflict (the pod is there: the watch will show
+  it); anything else -> failed with the reason;
+- delete: done, or 404 (already gone) -> done;
+- the head Service: create, or on 409 patch it to the manifest;
+- status: a patch of the status subresource; 409 -> conflict (the engine sends it again);
+- Events: posted best-effort (a failure is logged, never retried);
+- Log: written by the caller's log sink with the cluster prefix;
+- Requeue: handed to the caller's timer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from engine import actions as act
+from engine import events as ev
+
+
+class ApiError(Exception):
+    """An API call that failed; `status` is the HTTP status (0 for a timeout)."""
+
+    def __init__(self, status: int, reason: str, message: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
+
+
+class Api(Protocol):
+    def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def delete(self, resource: str, namespace: str, name: str) -> None: ...
+
+    def patch(self, resource: str, namespace: str, name: str,
+              patch: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def patch_status(self, resource: str, namespace: str, name: str,
+                     status: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+def result(action: act.Action, at: float, outcome: str, reason: str = "") -> ev.ActionResult:
+    return ev.ActionResult(cluster=action.cluster, at=at, action=action.ref, outcome=outcome,
+                           reason=reason)
+
+
+def execute(api: Api, action: act.Action, at: float, *,
+            log: Callable[[act.Log], None],
+            requeue: Callable[[act.Requeue], None],
+            event_time: str) -> ev.ActionResult | None:
+    """Carry out one action; return the result event for effects, None otherwise."""
+    kind = type(action)
+    if kind is act.Log:
+        assert isinstance(action, act.Log)
+        log(action)
+        return None
+    if kind is act.Requeue:
+        assert isinstance(action, act.Requeue)
+        requeue(action)
+        return None
+    if kind is act.EmitEvent:
+        assert isinstance(action, act.EmitEvent)
+        with contextlib.suppress(ApiError):  # Events are best-effort, as client-go's recorder
+            api.create("events", action.cluster[0], kubernetes_event(action, event_time))
+        return None
+    try:
+        return _effect(api, action, at)
+    except ApiError as exc:
+        outcome = ev.CONFLICT if exc.status == 409 else ev.FAILED_OUTCOME
+        return result(action, at, outcome, str(exc))
+
+
+def _effect(api: Api, action: act.Action, at: float) -> ev.ActionResult:
+    namespace = action.cluster[0]
+    if isinstance(action, act.CreatePod):
+        api.create("pods", namespace, action.manifest)
+    elif isinstance(action, act.DeletePod):
+        try:
+            api.delete("pods", namespace, action.name)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    elif isinstance(action, act.ApplyService):
+        try:
+            api.create("services", namespace, action.manifest)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            api.patch("services", namespace, action.name,
+                      {"metadata": {"labels": action.manifest["metadata"]["labels"]},
+                       "spec": action.manifest["spec"]})
+    elif isinstance(action, act.PatchStatus):
+        api.patch_status("rayclusters", namespace, action.cluster[1], action.status)
+    return result(action, at, ev.DONE)
+
+
+def kubernetes_event(action: act.EmitEvent, when: str) -> dict[str, Any]:
+    namespace, name = action.cluster
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{name}.", "namespace": namespace},
+        "involvedObject": {"apiVersion": "cluster.ray.io/v1", "kind": "RayCluster",
+                           "name": name, "namespace": namespace},
+        "type": action.type,
+        "reason": action.reason,
+        "message": action.message,
+        "source": {"component": "ray-operator"},
+        "firstTimestamp": when,
+        "lastTimestamp": when,
+        "count": 1,
+    }

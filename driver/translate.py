@@ -1,0 +1,82 @@
+"""Kubernetes objects in, engine events out: the one translation both worlds share.
+
+A watch or list of RayClusters, Pods and Services (the dicts the API returns) becomes the
+engine's facts. Only pods that carry the operator's labels are translated; anything else is
+not ours and is ignored. A malformed object raises `Malformed` naming what is wrong, so the
+caller can log it once, count it and skip it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine import events as ev
+from engine import manifests
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+
+
+class Malformed(ValueError):
+    """An object the driver cannot read (missing metadata, wrong types)."""
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+        raise Malformed("metadata.name: expected a string")
+    return meta
+
+
+def key_of(obj: Mapping[str, Any]) -> ev.ClusterKey:
+    meta = _meta(obj)
+    return (str(meta.get("namespace") or "default"), str(meta["name"]))
+
+
+def raycluster(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event:
+    """A RayCluster watch event; one being deleted counts as deleted at once."""
+    meta = _meta(obj)
+    key = key_of(obj)
+    if kind == DELETED or meta.get("deletionTimestamp"):
+        return ev.ClusterDeleted(cluster=key, at=at)
+    generation = meta.get("generation", 1)
+    return ev.ClusterSeen(cluster=key, at=at, uid=str(meta.get("uid", "")),
+                          generation=generation if isinstance(generation, int) else 1,
+                          obj=obj)
+
+
+def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
+    """A Pod watch event, or None for a pod that is not a Ray node of some cluster."""
+    meta = _meta(obj)
+    labels = meta.get("labels") or {}
+    cluster_name = labels.get(manifests.LABEL_CLUSTER)
+    if not cluster_name:
+        return None
+    key = (str(meta.get("namespace") or "default"), str(cluster_name))
+    if kind == DELETED:
+        return ev.PodGone(cluster=key, at=at, name=str(meta["name"]))
+    status = obj.get("status") or {}
+    return ev.PodSeen(
+        cluster=key,
+        at=at,
+        name=str(meta["name"]),
+        pod_type=str(labels.get(manifests.LABEL_TYPE, "")),
+        role=ev.HEAD if labels.get(manifests.LABEL_KIND) == ev.HEAD else ev.WORKER,
+        phase=str(status.get("phase") or ev.PENDING),
+        ip=str(status.get("podIP") or ""),
+        terminating=bool(meta.get("deletionTimestamp")),
+        launch_hash=str(labels.get(manifests.LABEL_HASH, "")),
+    )
+
+
+def service(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
+    """Only the loss of a head Service matters: the engine creates it again."""
+    meta = _meta(obj)
+    labels = meta.get("labels") or {}
+    cluster_name = labels.get(manifests.LABEL_CLUSTER)
+    if kind != DELETED or not cluster_name:
+        return None
+    return ev.ServiceGone(cluster=(str(meta.get("namespace") or "default"), str(cluster_name)),
+                          at=at)

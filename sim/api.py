@@ -1,0 +1,342 @@
+"""An in-memory Kubernetes API with the semantics controllers depend on.
+
+controller-runtime's fake client is the warning (`pkg/client/fake/doc.go`): a fake whose
+resourceVersion and generation do not behave gives false confidence. This one models:
+- uid, a global resourceVersion counter, creationTimestamp, `generateName`;
+- `generation` that bumps only when `spec` changes; `status` as a subresource (a patch of
+  the main resource ignores status, a status patch touches nothing else);
+- 409 on a taken name and on a stale resourceVersion precondition, 404 on a missing object;
+- deletion with finalizers (deletionTimestamp first) and graceful pod deletion (the kubelet
+  model removes the pod);
+- ownerReference garbage collection: dependents go when their owner goes;
+- label selectors (`=`, `==`, `!=`, `k`, `!k`, `in`, `notin`);
+- watch history: every change has a resourceVersion; resuming from one that fell out of the
+  history window answers 410 Gone, so clients must relist;
+- faults: rules by verb, resource and count that fail a call *before* it changes anything.
+
+Stored objects are never mutated: every write builds a new dict, so objects handed out
+(also to watchers) stay valid snapshots. Callers must not mutate what they receive.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from attrs import define, field
+
+from driver.execute import ApiError
+from engine.planner import timestamp
+
+Obj = dict[str, Any]
+Watcher = Callable[[str, str, Obj], None]
+
+RESOURCES = {
+    "rayclusters": ("cluster.ray.io/v1", "RayCluster"),
+    "pods": ("v1", "Pod"),
+    "services": ("v1", "Service"),
+    "events": ("v1", "Event"),
+    "leases": ("coordination.k8s.io/v1", "Lease"),
+    "namespaces": ("v1", "Namespace"),
+}
+WITH_STATUS = frozenset({"rayclusters", "pods"})
+WITH_GENERATION = frozenset({"rayclusters"})
+CLUSTER_SCOPED = frozenset({"namespaces"})
+
+
+@define
+class Fault:
+    """Fail the next `count` calls of `verb` on `resource` with `status` (0 = timeout)."""
+
+    verb: str
+    resource: str
+    status: int
+    count: int
+    message: str = "injected fault"
+
+
+@define
+class Api:
+    """The store, its clock and its watchers."""
+
+    now: Callable[[], float] = lambda: 0.0
+    history_limit: int = 100_000
+    objects: dict[str, dict[tuple[str, str], Obj]] = field(
+        factory=lambda: {r: {} for r in RESOURCES})
+    rv: int = 0
+    uids: int = 0
+    names: int = 0
+    watchers: list[Watcher] = field(factory=list)
+    history: deque[tuple[int, str, str, Obj]] = field(factory=deque)
+    faults: list[Fault] = field(factory=list)
+    owned: dict[str, set[tuple[str, str, str]]] = field(factory=dict)
+    calls: dict[str, int] = field(factory=dict)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj:
+        self._enter("get", resource)
+        found = self.objects[resource].get((_ns(resource, namespace), name))
+        if found is None:
+            raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
+        return found
+
+    def list(self, resource: str, namespace: str | None = None,
+             selector: str | None = None) -> tuple[list[Obj], str]:
+        self._enter("list", resource)
+        match = parse_selector(selector) if selector else None
+        items = [
+            obj for (ns, _), obj in sorted(self.objects[resource].items())
+            if (namespace is None or ns == namespace)
+            and (match is None or match((obj.get("metadata") or {}).get("labels") or {}))
+        ]
+        return items, str(self.rv)
+
+    def events_since(self, resource_version: int) -> Iterator[tuple[int, str, str, Obj]]:
+        """Watch events after `resource_version`; 410 Gone if the history lost some."""
+        if self.history and resource_version < self.history[0][0] - 1:
+            raise ApiError(410, "Expired",
+                           f"too old resource version: {resource_version} ({self.history[0][0]})")
+        for item in self.history:
+            if item[0] > resource_version:
+                yield item
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> Obj:
+        self._enter("create", resource)
+        body: Obj = json.loads(json.dumps(obj))  # a private copy, as the wire would give
+        meta = body.setdefault("metadata", {})
+        ns = _ns(resource, namespace)
+        name = meta.get("name")
+        if not name:
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise ApiError(422, "Invalid", "metadata.name or generateName is required")
+            self.names += 1
+            name = f"{prefix}{_suffix(self.names)}"
+        if (ns, name) in self.objects[resource]:
+            raise ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists')
+        self.uids += 1
+        api_version, kind = RESOURCES[resource]
+        body.setdefault("apiVersion", api_version)
+        body.setdefault("kind", kind)
+        meta.update(name=name, uid=f"{self.uids:08d}-0000-4000-8000-{self.uids:012d}",
+                    creationTimestamp=timestamp(self.now()))
+        if ns:
+            meta["namespace"] = ns
+        if resource in WITH_GENERATION:
+            meta["generation"] = 1
+        if resource == "pods":
+            body["status"] = {"phase": "Pending"}
+        elif resource in WITH_STATUS:
+            body.pop("status", None)
+        self._store(resource, ns, name, body, "ADDED")
+        for ref in meta.get("ownerReferences") or []:
+            self.owned.setdefault(ref.get("uid", ""), set()).add((resource, ns, name))
+        return body
+
+    def patch(self, resource: str, namespace: str, name: str, patch: Mapping[str, Any], *,
+              resource_version: str | None = None) -> Obj:
+        """A JSON merge patch of metadata and spec (status goes through `patch_status`)."""
+        self._enter("patch", resource)
+        old = self._existing(resource, namespace, name, resource_version)
+        body = merge(old, {k: v for k, v in patch.items()
+                           if k != "status" or resource not in WITH_STATUS})
+        for fixed in ("name", "namespace", "uid", "creationTimestamp", "generation",
+                      "resourceVersion", "deletionTimestamp"):
+            if fixed in old["metadata"]:
+                body["metadata"][fixed] = old["metadata"][fixed]
+        if resource in WITH_GENERATION and body.get("spec") != old.get("spec"):
+            body["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        return self._update(resource, old, body)
+
+    def replace(self, resource: str, namespace: str, name: str, obj: Mapping[str, Any]) -> Obj:
+        """PUT: the whole object, with its resourceVersion as a precondition if given."""
+        self._enter("replace", resource)
+        meta = obj.get("metadata") or {}
+        old = self._existing(resource, namespace, name, meta.get("resourceVersion"))
+        body: Obj = json.loads(json.dumps(obj))
+        body.setdefault("metadata", {}).update(
+            {k: old["metadata"][k] for k in ("name", "namespace", "uid", "creationTimestamp")
+             if k in old["metadata"]})
+        if "deletionTimestamp" in old["metadata"]:
+            body["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
+        if resource in WITH_STATUS:
+            body["status"] = old.get("status", {})
+        if resource in WITH_GENERATION:
+            bump = 1 if body.get("spec") != old.get("spec") else 0
+            body["metadata"]["generation"] = old["metadata"].get("generation", 1) + bump
+        return self._update(resource, old, body)
+
+    def patch_status(self, resource: str, namespace: str, name: str,
+                     status: Mapping[str, Any], *, resource_version: str | None = None) -> Obj:
+        self._enter("patch_status", resource)
+        old = self._existing(resource, namespace, name, resource_version)
+        body = dict(old)
+        body["status"] = merge(old.get("status") or {}, status)
+        return self._update(resource, old, body)
+
+    def delete(self, resource: str, namespace: str, name: str, *,
+               uid: str | None = None, resource_version: str | None = None) -> None:
+        self._enter("delete", resource)
+        old = self._existing(resource, namespace, name, resource_version)
+        if uid is not None and old["metadata"].get("uid") != uid:
+            raise ApiError(409, "Conflict", f"uid precondition failed for {name}")
+        if old["metadata"].get("deletionTimestamp"):
+            return
+        if old["metadata"].get("finalizers") or resource == "pods":
+            body = dict(old)
+            body["metadata"] = {**old["metadata"], "deletionTimestamp": timestamp(self.now())}
+            self._update(resource, old, body)
+            if resource != "pods" or not old.get("spec", {}).get("nodeName"):
+                self._maybe_remove(resource, body)
+            return
+        self.remove(resource, old)
+
+    def remove(self, resource: str, obj: Obj) -> None:
+        """The object is gone (finalizers done, pod stopped): DELETED, then its dependents."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        current = self.objects[resource].pop(key, None)
+        if current is None:
+            return
+        self._emit(resource, "DELETED", current)
+        for ref in meta.get("ownerReferences") or []:
+            self.owned.get(ref.get("uid", ""), set()).discard((resource, key[0], key[1]))
+        for dep_resource, dep_ns, dep_name in sorted(self.owned.pop(meta.get("uid", ""), set())):
+            dependent = self.objects[dep_resource].get((dep_ns, dep_name))
+            if dependent is not None:
+                self.delete(dep_resource, dep_ns, dep_name)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _maybe_remove(self, resource: str, obj: Obj) -> None:
+        if not obj["metadata"].get("finalizers"):
+            self.remove(resource, obj)
+
+    def _existing(self, resource: str, namespace: str, name: str,
+                  resource_version: str | None) -> Obj:
+        old = self.objects[resource].get((_ns(resource, namespace), name))
+        if old is None:
+            raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
+        if resource_version is not None and old["metadata"]["resourceVersion"] != resource_version:
+            raise ApiError(409, "Conflict",
+                           f"the object has been modified: resourceVersion {resource_version} "
+                           f"is not {old['metadata']['resourceVersion']}")
+        return old
+
+    def _update(self, resource: str, old: Obj, body: Obj) -> Obj:
+        if body == old:
+            return old
+        meta = body["metadata"] = dict(body["metadata"])
+        self._store(resource, meta.get("namespace", ""), meta["name"], body, "MODIFIED")
+        if meta.get("deletionTimestamp") and resource != "pods":
+            self._maybe_remove(resource, body)
+        return body
+
+    def _store(self, resource: str, ns: str, name: str, body: Obj, kind: str) -> None:
+        self.rv += 1
+        body["metadata"]["resourceVersion"] = str(self.rv)
+        self.objects[resource][(ns, name)] = body
+        self._emit(resource, kind, body)
+
+    def _emit(self, resource: str, kind: str, body: Obj) -> None:
+        self.history.append((self.rv, resource, kind, body))
+        while len(self.history) > self.history_limit:
+            self.history.popleft()
+        for watcher in list(self.watchers):
+            watcher(resource, kind, body)
+
+    def _enter(self, verb: str, resource: str) -> None:
+        self.calls[f"{verb} {resource}"] = self.calls.get(f"{verb} {resource}", 0) + 1
+        for fault in self.faults:
+            if fault.count > 0 and fault.verb in (verb, "*") and fault.resource in (resource, "*"):
+                fault.count -= 1
+                if fault.status == 0:
+                    raise ApiError(0, "Timeout", fault.message)
+                raise ApiError(fault.status, _REASONS.get(fault.status, "Error"), fault.message)
+
+
+_REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
+            503: "ServiceUnavailable", 404: "NotFound", 403: "Forbidden"}
+
+
+def _ns(resource: str, namespace: str) -> str:
+    return "" if resource in CLUSTER_SCOPED else namespace
+
+
+def _suffix(n: int) -> str:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    out = ""
+    n = n * 7919 + 12345
+    for _ in range(5):
+        n, r = divmod(n, len(alphabet))
+        out += alphabet[r]
+    return out
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch, building new dicts (never mutating `target`)."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(out.get(key), value)
+    return out
+
+
+_REQ = re.compile(r"\s*([A-Za-z0-9_./-]+)\s*(==|!=|=|\s+in\s+|\s+notin\s+)?\s*(.*)$")
+
+
+def parse_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
+    """A Kubernetes label selector as a predicate over a labels dict."""
+    tests: list[Callable[[Mapping[str, str]], bool]] = []
+    for part in _split(text):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith("!"):
+            key = part[1:].strip()
+            tests.append(lambda labels, k=key: k not in labels)  # type: ignore[misc]
+            continue
+        match = _REQ.match(part)
+        if match is None:
+            raise ApiError(400, "BadRequest", f"invalid label selector {text!r}")
+        key, op, value = match.group(1), (match.group(2) or "").strip(), match.group(3).strip()
+        if not op:
+            tests.append(lambda labels, k=key: k in labels)  # type: ignore[misc]
+        elif op in ("=", "=="):
+            tests.append(lambda labels, k=key, v=value: labels.get(k) == v)  # type: ignore[misc]
+        elif op == "!=":
+            tests.append(lambda labels, k=key, v=value: labels.get(k) != v)  # type: ignore[misc]
+        else:
+            values = {v.strip() for v in value.strip("()").split(",")}
+            if op == "in":
+                tests.append(lambda labels, k=key, vs=values: labels.get(k) in vs)  # type: ignore[misc]
+            else:
+                tests.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)  # type: ignore[misc]
+    return lambda labels: all(t(labels) for t in tests)
+
+
+def _split(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts

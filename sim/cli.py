@@ -1,0 +1,149 @@
+"""`python -m sim`: run, list, validate, replay and plan (interfaces.md §4).
+
+Exit codes: 0 success; 1 an expectation failed or a replay differs; 2 bad input (the message
+names the file, the field and what was expected; nothing runs half-way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from sim import report
+from sim.scenario import Scenario, ScenarioError, load
+from sim.world import World
+
+DEFAULT = "multi-cluster"
+
+
+def bundled() -> dict[str, Path]:
+    folder = Path(str(resources.files("sim") / "scenarios"))
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def find(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    scenarios = bundled()
+    if name in scenarios:
+        return scenarios[name]
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        raise ScenarioError(name, "(file)", "cannot be read: No such file or directory")
+    raise ScenarioError(name, "(file)", f"is neither a file nor a bundled scenario "
+                                        f"({', '.join(scenarios)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim",
+                                     description="Simulate Ray clusters under the operator.")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run a scenario file or a bundled one by name")
+    run.add_argument("scenario")
+    for p in (parser, run):
+        p.add_argument("--seed", type=int, help="override the scenario's seed")
+        p.add_argument("--json", metavar="FILE", help="write the summary as JSON")
+        p.add_argument("--trace", metavar="FILE", help="write every event and action (JSON lines)")
+        p.add_argument("--plot", metavar="FILE", help="draw live vs desired workers (PNG or SVG)")
+        p.add_argument("--quiet", action="store_true", help="print only failures")
+    sub.add_parser("list", help="list the bundled scenarios")
+    validate = sub.add_parser("validate", help="check a scenario without running it")
+    validate.add_argument("scenario")
+    replay = sub.add_parser("replay", help="re-derive every decision from a trace")
+    replay.add_argument("trace")
+    plan = sub.add_parser("plan", help="print the actions the engine would take now (dry run)")
+    plan.add_argument("cluster")
+    plan.add_argument("--state", metavar="STATE.json")
+    args = parser.parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        if args.command == "list":
+            return _list(console)
+        if args.command == "validate":
+            scenario = load(find(args.scenario))
+            console.print(f"{scenario.source}: valid ({len(scenario.timeline)} steps, "
+                          f"{len(scenario.expect)} expectations)")
+            return 0
+        if args.command == "replay":
+            return _replay(args.trace, console)
+        if args.command == "plan":
+            from sim import plan as planning
+
+            print(json.dumps(planning.dry_run(args.cluster, args.state), indent=2))
+            return 0
+        name = args.scenario if args.command == "run" else DEFAULT
+        return _run(load(find(name)), args, console)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _list(console: Console) -> int:
+    for name, path in bundled().items():
+        data = yaml.safe_load(path.read_text()) or {}
+        marker = " (default)" if name == DEFAULT else ""
+        console.print(f"{name}{marker}: {data.get('description', '')}", highlight=False)
+    return 0
+
+
+def _replay(path: str, console: Console) -> int:
+    try:
+        with open(path) as handle:
+            ok, message, events = report.replay(handle)
+    except OSError as exc:
+        print(f"error: {path}: cannot be read: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if ok:
+        console.print(f"{path}: {events} events replayed, every action identical")
+        return 0
+    console.print(f"{path}: differs: {message}", markup=False)
+    return 1
+
+
+def _run(scenario: Scenario, args: Any, console: Console) -> int:
+    if args.seed is not None:
+        import attrs
+
+        scenario = attrs.evolve(scenario, seed=args.seed)
+    trace = open(args.trace, "w") if args.trace else None  # noqa: SIM115
+    live = sys.stdout.isatty() and not args.quiet
+    world = World(scenario=scenario, trace_out=trace)
+    started = time.perf_counter()
+    try:
+        if live:
+            with console.status("starting") as status:
+                last = [0.0]
+
+                def progress(w: World) -> None:
+                    wall = time.perf_counter() - started
+                    if wall - last[0] < 0.2:
+                        return
+                    last[0] = wall
+                    pods = sum(1 for p in w.api.objects["pods"].values()
+                               if (p.get("status") or {}).get("phase") == "Running")
+                    pending = sum(rc.pending() for rc in w.ray.values())
+                    status.update(f"t={w.now:,.0f}s  {w.now / wall:,.0f}x  "
+                                  f"{w.events / wall:,.0f} events/s  pods running {pods}  "
+                                  f"pending tasks {pending}")
+                world.run(progress)
+        else:
+            world.run()
+    finally:
+        if trace is not None:
+            trace.close()
+    result = report.summary(world, wall_seconds=time.perf_counter() - started)
+    if args.json:
+        report.write_json(args.json, result)
+    if args.plot:
+        report.plot(world, args.plot)
+    if not args.quiet or not result["passed"]:
+        report.show(result, console)
+    return 0 if result["passed"] else 1

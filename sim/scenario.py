@@ -1,0 +1,375 @@
+"""Scenario files (YAML, interfaces.md §4): read strictly, checked fully before anything runs.
+
+A scenario that is wrong anywhere is refused as a whole with one `ScenarioError` naming the
+file, the field and what was expected (`validate` and `run` exit 2); nothing runs half-way.
+Unknown fields are errors, not silently ignored: a typo in `minWorkers` must not pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from attrs import field, frozen
+
+STEP_KINDS = ("apply", "applyFile", "workload", "request_resources", "kill_pod",
+              "fail_pod", "restart_operator", "api_faults", "delete")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run: `FILE: field: expected ..., got ...`."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        self.source = source
+        self.path = path
+        super().__init__(f"{source}: {path}: {message}")
+
+
+@frozen(kw_only=True)
+class NodePool:
+    name: str
+    cpu: float
+    memory: float
+    gpu: float
+    count: int
+
+
+@frozen(kw_only=True)
+class OperatorSpec:
+    name: str
+    namespace: str
+    scope: str  # cluster | namespace
+
+    @property
+    def namespaces(self) -> frozenset[str] | None:
+        return None if self.scope == "cluster" else frozenset({self.namespace})
+
+
+@frozen(kw_only=True)
+class Step:
+    at: float
+    kind: str
+    args: Any = field(eq=False)
+    index: int = 0
+
+
+@frozen(kw_only=True)
+class Expectation:
+    at: float
+    cluster: str  # ns/name
+    checks: Mapping[str, Any] = field(eq=False)
+
+
+@frozen(kw_only=True)
+class Scenario:
+    name: str
+    source: str
+    description: str
+    seed: int
+    duration: float
+    nodes: tuple[NodePool, ...]
+    startup_delay: float
+    startup_jitter: float
+    operators: tuple[OperatorSpec, ...]
+    timeline: tuple[Step, ...]
+    expect: tuple[Expectation, ...]
+
+
+def duration(value: object, source: str, path: str) -> float:
+    if isinstance(value, bool):
+        raise ScenarioError(source, path,
+                            f"expected a duration such as 90s, 5m or 1h, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ScenarioError(source, path, f"expected a duration >= 0, got {value}")
+        return float(value)
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if match is None:
+        raise ScenarioError(source, path,
+                            f"expected a duration such as 90s, 5m or 1h, got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def quantity(value: object, source: str, path: str) -> float:
+    from engine import quantities
+
+    try:
+        return float(quantities.parse(value))
+    except quantities.QuantityError as exc:
+        raise ScenarioError(source, path, str(exc)) from None
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> ScenarioError:
+        return ScenarioError(self.source, path, message)
+
+    def mapping(self, value: object, path: str, allowed: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"expected a mapping, got {_show(value)}")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(f"{path}.{key}" if path else str(key),
+                                f"unknown field; expected one of {sorted(allowed)}")
+        return value
+
+    def string(self, value: object, path: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, f"expected a non-empty string, got {_show(value)}")
+        return value
+
+    def integer(self, value: object, path: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(path, f"expected an integer >= {minimum}, got {_show(value)}")
+        return value
+
+    def cluster(self, value: object, path: str) -> str:
+        text = self.string(value, path)
+        if text.count("/") != 1 or not all(text.split("/")):
+            raise self.fail(path, f"expected <namespace>/<name>, got {text!r}")
+        return text
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and check a scenario file; raise `ScenarioError` on any problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ScenarioError(source, "(file)", f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, "(file)", f"is not valid YAML: {exc}") from None
+    return parse(data, source=source, base=Path(path).parent)
+
+
+def parse(data: object, *, source: str, base: Path) -> Scenario:
+    r = _Reader(source)
+    top = r.mapping(data, "", {"name", "description", "seed", "duration", "cluster",
+                               "operators", "timeline", "expect"})
+    name = r.string(top.get("name"), "name")
+    seed = r.integer(top.get("seed", 0), "seed")
+    total = duration(top.get("duration", "600s"), source, "duration")
+    cluster = r.mapping(top.get("cluster") or {}, "cluster", {"nodes", "podStartup"})
+    nodes = tuple(_node(r, n, f"cluster.nodes[{i}]")
+                  for i, n in enumerate(_list(r, cluster.get("nodes"), "cluster.nodes")))
+    startup = r.mapping(cluster.get("podStartup") or {}, "cluster.podStartup", {"delay", "jitter"})
+    delay = duration(startup.get("delay", "5s"), source, "cluster.podStartup.delay")
+    jitter = duration(startup.get("jitter", "2s"), source, "cluster.podStartup.jitter")
+    operators = _operators(r, top.get("operators"))
+    timeline = tuple(_step(r, s, f"timeline[{i}]", base, i)
+                     for i, s in enumerate(_list(r, top.get("timeline"), "timeline")))
+    expect = tuple(_expect(r, e, f"expect[{i}]")
+                   for i, e in enumerate(_list(r, top.get("expect"), "expect")))
+    _check_references(r, timeline, expect, {o.name for o in operators})
+    return Scenario(
+        name=name, source=source, description=str(top.get("description") or ""), seed=seed,
+        duration=total, nodes=nodes, startup_delay=delay, startup_jitter=jitter,
+        operators=operators, timeline=tuple(sorted(timeline, key=lambda s: (s.at, s.index))),
+        expect=expect,
+    )
+
+
+def _list(r: _Reader, value: object, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise r.fail(path, f"expected a list, got {_show(value)}")
+    return value
+
+
+def _node(r: _Reader, value: object, path: str) -> NodePool:
+    n = r.mapping(value, path, {"name", "cpu", "memory", "gpu", "count"})
+    return NodePool(
+        name=r.string(n.get("name", "node"), f"{path}.name"),
+        cpu=quantity(n.get("cpu", 64), r.source, f"{path}.cpu"),
+        memory=quantity(n.get("memory", "256Gi"), r.source, f"{path}.memory"),
+        gpu=quantity(n.get("gpu", 0), r.source, f"{path}.gpu"),
+        count=r.integer(n.get("count", 1), f"{path}.count", minimum=1),
+    )
+
+
+def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
+    if value is None:
+        return (OperatorSpec(name="ray-operator", namespace="default", scope="cluster"),)
+    out = []
+    for i, item in enumerate(_list(r, value, "operators")):
+        path = f"operators[{i}]"
+        o = r.mapping(item, path, {"name", "namespace", "scope"})
+        scope = o.get("scope", "cluster")
+        if scope not in ("cluster", "namespace"):
+            raise r.fail(f"{path}.scope", f"expected cluster or namespace, got {_show(scope)}")
+        out.append(OperatorSpec(name=r.string(o.get("name"), f"{path}.name"),
+                                namespace=r.string(o.get("namespace", "default"),
+                                                   f"{path}.namespace"),
+                                scope=scope))
+    names = [o.name for o in out]
+    for name in names:
+        if names.count(name) > 1:
+            raise r.fail("operators", f"expected unique names, {name!r} appears twice")
+    return tuple(out)
+
+
+def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
+    s = r.mapping(value, path, {"at", *STEP_KINDS})
+    at = duration(s.get("at", 0), r.source, f"{path}.at")
+    kinds = [k for k in STEP_KINDS if k in s]
+    if len(kinds) != 1:
+        raise r.fail(path, f"expected exactly one of {list(STEP_KINDS)}, got {kinds or 'none'}")
+    kind = kinds[0]
+    args = s[kind]
+    where = f"{path}.{kind}"
+    if kind == "applyFile":
+        target = base / r.string(args, where)
+        try:
+            args = yaml.safe_load(target.read_text())
+        except OSError as exc:
+            raise r.fail(where, f"cannot read {target}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise r.fail(where, f"{target} is not valid YAML: {exc}") from None
+        kind = "apply"
+    if kind == "apply":
+        args = _raycluster(r, args, where)
+    elif kind == "workload":
+        w = r.mapping(args, where, {"cluster", "tasks"})
+        tasks = []
+        for j, t in enumerate(_list(r, w.get("tasks"), f"{where}.tasks")):
+            tp = f"{where}.tasks[{j}]"
+            task = r.mapping(t, tp, {"resources", "count", "duration"})
+            tasks.append({"resources": _resources(r, task.get("resources"), f"{tp}.resources"),
+                          "count": r.integer(task.get("count", 1), f"{tp}.count", minimum=1),
+                          "duration": duration(task.get("duration", "60s"), r.source,
+                                               f"{tp}.duration")})
+        args = {"cluster": r.cluster(w.get("cluster"), f"{where}.cluster"), "tasks": tasks}
+    elif kind == "request_resources":
+        q = r.mapping(args, where, {"cluster", "bundles"})
+        bundles = []
+        for j, b in enumerate(_list(r, q.get("bundles"), f"{where}.bundles")):
+            bp = f"{where}.bundles[{j}]"
+            if not isinstance(b, Mapping):
+                raise r.fail(bp, f"expected a mapping, got {_show(b)}")
+            count = r.integer(b.get("count", 1), f"{bp}.count", minimum=1)
+            res = _resources(r, {k: v for k, v in b.items() if k != "count"}, bp)
+            bundles.append((res, count))
+        args = {"cluster": r.cluster(q.get("cluster"), f"{where}.cluster"), "bundles": bundles}
+    elif kind in ("kill_pod", "fail_pod"):
+        k = r.mapping(args, where, {"cluster", "role", "type"})
+        role = k.get("role", "worker")
+        if role not in ("head", "worker"):
+            raise r.fail(f"{where}.role", f"expected head or worker, got {_show(role)}")
+        args = {"cluster": r.cluster(k.get("cluster"), f"{where}.cluster"), "role": role,
+                "type": k.get("type")}
+    elif kind == "restart_operator":
+        args = r.string(args, where)
+    elif kind == "api_faults":
+        f = r.mapping(args, where, {"verb", "resource", "status", "count", "message"})
+        verb = f.get("verb", "*")
+        verbs = {"*", "get", "list", "create", "patch", "patch_status", "replace", "delete"}
+        if verb not in verbs:
+            raise r.fail(f"{where}.verb", f"expected one of {sorted(verbs)}, got {_show(verb)}")
+        status = f.get("status", 500)
+        if status not in (0, 403, 404, 409, 429, 500, 503):
+            raise r.fail(f"{where}.status",
+                         "expected one of 0 (timeout), 403, 404, 409, 429, 500, 503, "
+                         f"got {_show(status)}")
+        args = {"verb": verb, "resource": r.string(f.get("resource", "*"), f"{where}.resource"),
+                "status": status, "count": r.integer(f.get("count", 1), f"{where}.count", 1)}
+    elif kind == "delete":
+        d = r.mapping(args, where, {"kind", "namespace", "name"})
+        if d.get("kind", "RayCluster") != "RayCluster":
+            raise r.fail(f"{where}.kind", f"expected RayCluster, got {_show(d.get('kind'))}")
+        args = {"cluster": f"{r.string(d.get('namespace'), f'{where}.namespace')}/"
+                           f"{r.string(d.get('name'), f'{where}.name')}"}
+    return Step(at=at, kind=kind, args=args, index=index)
+
+
+def _resources(r: _Reader, value: object, path: str) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise r.fail(path, f"expected a mapping of resource names to amounts, got {_show(value)}")
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise r.fail(f"{path}.{k}", f"expected a number >= 0, got {_show(v)}")
+        out[str(k)] = float(v)
+    return out
+
+
+def _raycluster(r: _Reader, value: object, path: str) -> dict[str, Any]:
+    obj = r.mapping(value, path, {"apiVersion", "kind", "metadata", "spec", "status"})
+    if obj.get("apiVersion") != "cluster.ray.io/v1" or obj.get("kind") != "RayCluster":
+        raise r.fail(path, "expected apiVersion cluster.ray.io/v1 and kind RayCluster, got "
+                           f"{obj.get('apiVersion')!r} {obj.get('kind')!r}")
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        raise r.fail(f"{path}.metadata", f"expected a mapping, got {_show(meta)}")
+    r.string(meta.get("name"), f"{path}.metadata.name")
+    if not isinstance(obj.get("spec"), Mapping):
+        raise r.fail(f"{path}.spec", f"expected a mapping, got {_show(obj.get('spec'))}")
+    out = copy.deepcopy(dict(obj))
+    out["metadata"] = dict(out["metadata"])
+    out["metadata"].setdefault("namespace", "default")
+    return out
+
+
+def _expect(r: _Reader, value: object, path: str) -> Expectation:
+    e = r.mapping(value, path, {"at", "cluster", "pods", "workers", "phase", "restarts",
+                                "services"})
+    checks: dict[str, Any] = {}
+    for key in ("pods", "restarts", "services"):
+        if key in e:
+            checks[key] = r.integer(e[key], f"{path}.{key}")
+    if "phase" in e:
+        phases = ("", "Updating", "Running", "AutoscalingExceptionRecovery", "Error")
+        if e["phase"] not in phases:
+            raise r.fail(f"{path}.phase",
+                         f"expected one of {list(phases)}, got {_show(e['phase'])}")
+        checks["phase"] = e["phase"]
+    if "workers" in e:
+        w = e["workers"]
+        if not isinstance(w, Mapping):
+            raise r.fail(f"{path}.workers",
+                         f"expected a mapping of pod types to counts, got {_show(w)}")
+        checks["workers"] = {str(k): r.integer(v, f"{path}.workers.{k}") for k, v in w.items()}
+    if not checks:
+        raise r.fail(path, "expected at least one of pods, workers, phase, restarts, services")
+    return Expectation(at=duration(e.get("at", 0), r.source, f"{path}.at"),
+                       cluster=r.cluster(e.get("cluster"), f"{path}.cluster"), checks=checks)
+
+
+def _check_references(r: _Reader, timeline: tuple[Step, ...], expect: tuple[Expectation, ...],
+                      operators: set[str]) -> None:
+    known: set[str] = set()
+    for step in sorted(timeline, key=lambda s: (s.at, s.index)):
+        path = f"timeline[{step.index}]"
+        if step.kind == "apply":
+            meta = step.args["metadata"]
+            known.add(f"{meta['namespace']}/{meta['name']}")
+        elif step.kind == "restart_operator" and step.args not in operators:
+            raise r.fail(f"{path}.restart_operator",
+                         f"expected one of the operators {sorted(operators)}, got {step.args!r}")
+        elif isinstance(step.args, Mapping) and "cluster" in step.args:  # noqa: SIM102
+            if step.args["cluster"] not in known:
+                raise r.fail(f"{path}.{step.kind}.cluster",
+                             f"expected a cluster applied earlier in the timeline "
+                             f"({sorted(known) or 'none yet'}), got {step.args['cluster']!r}")
+    applied = {f"{s.args['metadata']['namespace']}/{s.args['metadata']['name']}"
+               for s in timeline if s.kind == "apply"}
+    for i, e in enumerate(expect):
+        if e.cluster not in applied:
+            raise r.fail(f"expect[{i}].cluster",
+                         f"expected a cluster the timeline applies ({sorted(applied)}), "
+                         f"got {e.cluster!r}")

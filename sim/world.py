@@ -1,0 +1,511 @@
+"""The simulated world: Kubernetes API, kubelet, Ray and operator installs in virtual time.
+
+A discrete-event loop (a heap of timed callbacks) drives everything; nothing reads the wall
+clock and every random draw comes from one generator seeded by the scenario, so the same
+scenario and seed give the same run, byte for byte (the trace proves it). After each
+callback the operators drain their inboxes: the API's watch notifications reach every
+operator whose scope covers the object, exactly as a watch would deliver them.
+
+Models:
+- kubelet and scheduler (kwok-style stages): a new pod is bound to a node with room (or
+  stays Pending, unschedulable), goes Running after `podStartup.delay` plus up to `jitter`,
+  gets an IP; a deleted pod stops after a short grace and disappears;
+- Ray: see `sim.ray`; a cluster's Ray is up while its head pod's Ray is; workers join it;
+- load reports every 5 s per cluster, to the operators covering it.
+
+Invariants checked during the run become `violations` (interfaces.md §4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from attrs import define, field
+
+from driver.execute import ApiError
+from driver.operator import Operator
+from engine import actions as act
+from engine import codec, manifests
+from engine import events as ev
+from sim import ray as raymodel
+from sim.api import Api, Fault
+from sim.scenario import Expectation, Scenario, Step
+
+LOAD_PERIOD = 5.0
+RAY_JOIN_DELAY = 1.0
+TERMINATION_GRACE = 1.0
+SAMPLE_PERIOD = 5.0
+
+
+@define
+class Capacity:
+    name: str
+    cpu: float
+    memory: float
+    gpu: float
+
+
+@define
+class World:
+    scenario: Scenario
+    trace_out: TextIO | None = None
+    log: Callable[[str], None] = lambda line: None
+    now: float = 0.0
+    heap: list[tuple[float, int, Callable[[], None]]] = field(factory=list)
+    seq: int = 0
+    api: Api = field(init=False)
+    rng: random.Random = field(init=False)
+    operators: dict[str, Operator] = field(factory=dict)
+    ray: dict[ev.ClusterKey, raymodel.RayCluster] = field(factory=dict)
+    capacity: list[Capacity] | None = None
+    bound: dict[tuple[str, str], tuple[int, dict[str, float]]] = field(factory=dict)
+    unschedulable: list[tuple[str, str]] = field(factory=list)
+    ips: int = 0
+    trace_seq: int = 0
+    events: int = 0
+    actions: Counter[str] = field(factory=Counter)
+    violations: list[str] = field(factory=list)
+    results: list[dict[str, Any]] = field(factory=list)
+    demand_since: dict[ev.ClusterKey, float] = field(factory=dict)
+    latencies: list[float] = field(factory=list)
+    actors: dict[ev.ClusterKey, str] = field(factory=dict)
+    deleting_idle: set[tuple[str, str]] = field(factory=set)
+    series: list[tuple[float, str, int, int]] = field(factory=list)
+    stopping: set[tuple[str, str]] = field(factory=set)
+    requeues: set[tuple[str, float]] = field(factory=set)
+
+    def __attrs_post_init__(self) -> None:
+        self.api = Api(now=lambda: self.now)
+        self.api.watchers.append(self._on_change)
+        self.rng = random.Random(self.scenario.seed)
+        if self.scenario.nodes:
+            self.capacity = [
+                Capacity(name=f"{pool.name}-{i}", cpu=pool.cpu, memory=pool.memory, gpu=pool.gpu)
+                for pool in self.scenario.nodes for i in range(pool.count)
+            ]
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def at(self, t: float, fn: Callable[[], None]) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, fn))
+
+    def run(self, progress: Callable[[World], None] | None = None) -> None:
+        for spec in self.scenario.operators:
+            self._start_operator(spec.name)
+        for step in self.scenario.timeline:
+            self.at(step.at, lambda s=step: self._step(s))  # type: ignore[misc]
+        for expectation in self.scenario.expect:
+            self.at(expectation.at, lambda e=expectation: self._expect(e))  # type: ignore[misc]
+        self.at(LOAD_PERIOD, self._load_reports)
+        self.at(0.0, self._sample)
+        self.flush()
+        end = self.scenario.duration
+        while self.heap and self.heap[0][0] <= end:
+            t, _, fn = heapq.heappop(self.heap)
+            self.now = max(self.now, t)
+            fn()
+            self.flush()
+            if progress is not None:
+                progress(self)
+        self.now = end
+        self._final_checks()
+
+    def flush(self) -> None:
+        busy = True
+        while busy:
+            busy = False
+            for op in list(self.operators.values()):
+                if op.inbox:
+                    self.events += op.run()
+                    busy = True
+
+    # -- operators -----------------------------------------------------------------------
+
+    def _start_operator(self, name: str) -> None:
+        spec = next(o for o in self.scenario.operators if o.name == name)
+        op = Operator(name=name, api=self.api, namespaces=spec.namespaces,
+                      log=self._log_for(name), requeue=self._requeue_for(name),
+                      trace=self._trace)
+        if self.trace_out is not None:
+            self._write({"t": self.now, "kind": "restart", "operator": name, "cluster": None,
+                         "type": "OperatorStarted"})
+        self.operators[name] = op
+        for resource in ("rayclusters", "pods", "services"):
+            selector = manifests.LABEL_CLUSTER if resource != "rayclusters" else None
+            items, _ = self.api.list(resource, None, selector)
+            for obj in items:
+                op.observe(resource, "ADDED", obj, self.now)
+        op.synced(self.now)
+
+    def _log_for(self, name: str) -> Callable[[str], None]:
+        def write(line: str) -> None:
+            self.log(f"[{name}] {line}")
+        return write
+
+    def _requeue_for(self, name: str) -> Callable[[float], None]:
+        def requeue(t: float) -> None:
+            if (name, t) in self.requeues:
+                return
+            self.requeues.add((name, t))
+
+            def fire() -> None:
+                self.requeues.discard((name, t))
+                op = self.operators.get(name)
+                if op is not None:
+                    op.tick(self.now)
+            self.at(max(t, self.now), fire)
+        return requeue
+
+    def _trace(self, kind: str, op: Operator, item: Any) -> None:
+        if kind == "action":
+            self._on_action(op, item)
+        if self.trace_out is None:
+            return
+        body = codec.event_to_dict(item) if kind == "event" else codec.action_to_dict(item)
+        self._write({"t": self.now, "kind": kind, "operator": op.name,
+                     "cluster": body.get("cluster"), **body})
+
+    def _write(self, line: dict[str, Any]) -> None:
+        assert self.trace_out is not None
+        self.trace_seq += 1
+        line = {"t": line.pop("t"), "seq": self.trace_seq, **line}
+        self.trace_out.write(json.dumps(line, sort_keys=False, separators=(",", ":")) + "\n")
+
+    def _on_action(self, op: Operator, action: act.Action) -> None:
+        self.actions[type(action).__name__] += 1
+        key = action.cluster
+        if not op.covers(key[0]):
+            self.violations.append(f"t={self.now:g}: {op.name} acted on {key[0]}/{key[1]}, "
+                                   "outside its scope")
+        if isinstance(action, act.CreatePod | act.DeletePod | act.ApplyService | act.PatchStatus):
+            other = self.actors.get(key)
+            if other is not None and other != op.name and other in self.operators:
+                self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]} acted on by "
+                                       f"{other} and {op.name}")
+            self.actors[key] = op.name
+        if isinstance(action, act.CreatePod) and action.role == ev.WORKER:
+            since = self.demand_since.pop(key, None)
+            if since is not None:
+                self.latencies.append(self.now - since)
+        if isinstance(action, act.DeletePod) and action.reason == "idle":
+            rc = self.ray.get(key)
+            node = rc.nodes.get(action.name) if rc else None
+            if node is not None and node.running:
+                self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]}: worker "
+                                       f"{action.name} removed as idle while "
+                                       f"{node.running} tasks ran on it")
+
+    # -- API notifications: kubelet, Ray, operators ---------------------------------------
+
+    def _on_change(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
+        if resource == "pods":
+            self._kubelet(kind, obj)
+        if resource in ("rayclusters", "pods", "services"):
+            for op in self.operators.values():
+                op.observe(resource, kind, obj, self.now)
+
+    def _kubelet(self, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if kind == "ADDED":
+            self.at(self.now, lambda: self._bind(key))
+        elif kind == "MODIFIED" and meta.get("deletionTimestamp") and key not in self.stopping:
+            self.stopping.add(key)
+            self._ray_leave(obj)
+            self.at(self.now + TERMINATION_GRACE, lambda: self._stop(key))
+        elif kind == "DELETED":
+            self.stopping.discard(key)
+            self._ray_leave(obj)
+            self._unbind(key)
+
+    def _pod(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        return self.api.objects["pods"].get(key)
+
+    def _bind(self, key: tuple[str, str]) -> None:
+        pod = self._pod(key)
+        if pod is None or pod["metadata"].get("deletionTimestamp"):
+            return
+        need = _requests(pod)
+        node = self._fit(need)
+        if node is None:
+            if key not in self.unschedulable:
+                self.unschedulable.append(key)
+                self.api.patch_status("pods", key[0], key[1], {"conditions": [{
+                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": f"0/{len(self.capacity or [])} nodes are available: "
+                               "insufficient resources."}]})
+            return
+        self.bound[key] = (node, need)
+        delay = self.scenario.startup_delay + self.scenario.startup_jitter * self.rng.random()
+        self.api.patch("pods", key[0], key[1], {"spec": {"nodeName": self._node_name(node)}})
+        self.at(self.now + delay, lambda: self._start(key))
+
+    def _node_name(self, index: int) -> str:
+        return self.capacity[index].name if self.capacity else f"sim-node-{index}"
+
+    def _fit(self, need: dict[str, float]) -> int | None:
+        if self.capacity is None:
+            return 0
+        for i, node in enumerate(self.capacity):
+            if (node.cpu >= need.get("cpu", 0) and node.memory >= need.get("memory", 0)
+                    and node.gpu >= need.get("gpu", 0)):
+                node.cpu -= need.get("cpu", 0)
+                node.memory -= need.get("memory", 0)
+                node.gpu -= need.get("gpu", 0)
+                return i
+        return None
+
+    def _unbind(self, key: tuple[str, str]) -> None:
+        if key in self.unschedulable:
+            self.unschedulable.remove(key)
+        bound = self.bound.pop(key, None)
+        if bound is None or self.capacity is None:
+            return
+        index, need = bound
+        node = self.capacity[index]
+        node.cpu += need.get("cpu", 0)
+        node.memory += need.get("memory", 0)
+        node.gpu += need.get("gpu", 0)
+        waiting, self.unschedulable = self.unschedulable, []
+        for other in waiting:
+            self._bind(other)
+
+    def _start(self, key: tuple[str, str]) -> None:
+        pod = self._pod(key)
+        if pod is None or pod["metadata"].get("deletionTimestamp"):
+            return
+        self.ips += 1
+        ip = f"10.{(self.ips >> 16) & 255}.{(self.ips >> 8) & 255}.{self.ips & 255}"
+        self.api.patch_status("pods", key[0], key[1], {
+            "phase": "Running", "podIP": ip, "startTime": self.api.objects["pods"][key][
+                "metadata"]["creationTimestamp"],
+            "conditions": [{"type": "Ready", "status": "True"}]})
+        self.at(self.now + RAY_JOIN_DELAY, lambda: self._ray_join(key))
+
+    def _stop(self, key: tuple[str, str]) -> None:
+        pod = self._pod(key)
+        if pod is not None:
+            self.api.remove("pods", pod)
+
+    # -- Ray -------------------------------------------------------------------------------
+
+    def _cluster_of(self, pod: dict[str, Any]) -> ev.ClusterKey | None:
+        labels = pod["metadata"].get("labels") or {}
+        name = labels.get(manifests.LABEL_CLUSTER)
+        return (pod["metadata"]["namespace"], name) if name else None
+
+    def _rc(self, key: ev.ClusterKey) -> raymodel.RayCluster:
+        rc = self.ray.get(key)
+        if rc is None:
+            rc = self.ray[key] = raymodel.RayCluster(key=key)
+        return rc
+
+    def _ray_join(self, key: tuple[str, str]) -> None:
+        pod = self._pod(key)
+        if pod is None or pod["metadata"].get("deletionTimestamp"):
+            return
+        if (pod.get("status") or {}).get("phase") != "Running":
+            return
+        cluster = self._cluster_of(pod)
+        if cluster is None:
+            return
+        rc = self._rc(cluster)
+        role = pod["metadata"]["labels"].get(manifests.LABEL_KIND)
+        if role == ev.HEAD:
+            rc.head_up = True
+            rc.join(key[1], pod["status"]["podIP"], raymodel.pod_resources(pod), self.now)
+            for other_key, other in sorted(self.api.objects["pods"].items()):
+                if (other_key[0] == cluster[0] and other_key != key
+                        and self._cluster_of(other) == cluster
+                        and (other.get("status") or {}).get("phase") == "Running"
+                        and not other["metadata"].get("deletionTimestamp")):
+                    rc.join(other_key[1], other["status"]["podIP"],
+                            raymodel.pod_resources(other), self.now)
+        elif rc.head_up:
+            rc.join(key[1], pod["status"]["podIP"], raymodel.pod_resources(pod), self.now)
+        self._place(rc)
+
+    def _ray_leave(self, pod: dict[str, Any]) -> None:
+        cluster = self._cluster_of(pod)
+        if cluster is None or cluster not in self.ray:
+            return
+        rc = self.ray[cluster]
+        name = pod["metadata"]["name"]
+        if name not in rc.nodes:
+            return
+        if pod["metadata"]["labels"].get(manifests.LABEL_KIND) == ev.HEAD:
+            rc.head_up = False
+            for node in list(rc.nodes):
+                rc.leave(node, self.now)
+        else:
+            rc.leave(name, self.now)
+            self._place(rc)
+
+    def _place(self, rc: raymodel.RayCluster) -> None:
+        for placement in rc.schedule(self.now):
+            self.at(placement.ends, lambda p=placement, r=rc: self._finish(r, p))  # type: ignore[misc]
+
+    def _finish(self, rc: raymodel.RayCluster, placement: raymodel.Placement) -> None:
+        rc.finish(placement, self.now)
+        self._place(rc)
+
+    def _load_reports(self) -> None:
+        for key, rc in sorted(self.ray.items()):
+            if not rc.head_up:
+                continue
+            report = rc.report(self.now)
+            for op in self.operators.values():
+                if op.covers(key[0]):
+                    op.inbox.append(report)
+        self.at(self.now + LOAD_PERIOD, self._load_reports)
+
+    # -- timeline ---------------------------------------------------------------------------
+
+    def _step(self, step: Step) -> None:
+        handler = getattr(self, f"_do_{step.kind}")
+        handler(step.args)
+
+    def _do_apply(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        try:
+            old = self.api.get("rayclusters", ns, name)
+        except ApiError:
+            self.api.create("rayclusters", ns, obj)
+            return
+        body = {**old, "spec": obj["spec"],
+                "metadata": {**old["metadata"], "labels": meta.get("labels") or {}}}
+        self.api.replace("rayclusters", ns, name, body)
+
+    def _do_delete(self, args: dict[str, Any]) -> None:
+        ns, name = args["cluster"].split("/")
+        with contextlib.suppress(ApiError):
+            self.api.delete("rayclusters", ns, name)
+
+    def _do_workload(self, args: dict[str, Any]) -> None:
+        key = _key(args["cluster"])
+        rc = self._rc(key)
+        for task in args["tasks"]:
+            rc.submit(task["resources"], task["count"], task["duration"], self.now)
+        self.demand_since.setdefault(key, self.now)
+        self._place(rc)
+
+    def _do_request_resources(self, args: dict[str, Any]) -> None:
+        self._rc(_key(args["cluster"])).requests = list(args["bundles"])
+
+    def _pick(self, args: dict[str, Any]) -> tuple[str, str] | None:
+        ns, name = args["cluster"].split("/")
+        candidates = [
+            key for key, pod in sorted(self.api.objects["pods"].items())
+            if key[0] == ns and (pod["metadata"].get("labels") or {}).get(
+                manifests.LABEL_CLUSTER) == name
+            and pod["metadata"]["labels"].get(manifests.LABEL_KIND) == args["role"]
+            and (args.get("type") is None
+                 or pod["metadata"]["labels"].get(manifests.LABEL_TYPE) == args["type"])
+            and not pod["metadata"].get("deletionTimestamp")
+        ]
+        return candidates[0] if candidates else None
+
+    def _do_kill_pod(self, args: dict[str, Any]) -> None:
+        key = self._pick(args)
+        if key is not None:
+            self.api.delete("pods", key[0], key[1])
+
+    def _do_fail_pod(self, args: dict[str, Any]) -> None:
+        key = self._pick(args)
+        if key is not None:
+            pod = self.api.patch_status("pods", key[0], key[1], {"phase": "Failed"})
+            self._ray_leave(pod)
+
+    def _do_restart_operator(self, name: str) -> None:
+        self.operators.pop(name, None)
+        self._start_operator(name)
+
+    def _do_api_faults(self, args: dict[str, Any]) -> None:
+        self.api.faults.append(Fault(verb=args["verb"], resource=args["resource"],
+                                     status=args["status"], count=args["count"]))
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def observe_cluster(self, cluster: str) -> dict[str, Any]:
+        ns, name = cluster.split("/")
+        pods = [p for (pns, _), p in self.api.objects["pods"].items()
+                if pns == ns and (p["metadata"].get("labels") or {}).get(
+                    manifests.LABEL_CLUSTER) == name
+                and not p["metadata"].get("deletionTimestamp")
+                and (p.get("status") or {}).get("phase") in ("Pending", "Running")]
+        workers: Counter[str] = Counter(
+            p["metadata"]["labels"].get(manifests.LABEL_TYPE, "")
+            for p in pods if p["metadata"]["labels"].get(manifests.LABEL_KIND) == ev.WORKER)
+        rc = self.api.objects["rayclusters"].get((ns, name))
+        status = (rc or {}).get("status") or {}
+        services = sum(1 for (sns, _), s in self.api.objects["services"].items()
+                       if sns == ns and (s["metadata"].get("labels") or {}).get(
+                           manifests.LABEL_CLUSTER) == name)
+        return {"exists": rc is not None, "phase": status.get("phase", ""),
+                "restarts": status.get("autoscalerRetries", 0), "pods": len(pods),
+                "workers": dict(sorted(workers.items())), "services": services}
+
+    def _expect(self, expectation: Expectation) -> None:
+        seen = self.observe_cluster(expectation.cluster)
+        for check, expected in expectation.checks.items():
+            actual = seen[check]
+            if check == "workers":
+                actual = {t: seen["workers"].get(t, 0) for t in expected}
+            ok = actual == expected
+            self.results.append({"at": expectation.at, "cluster": expectation.cluster,
+                                 "check": check, "expected": expected, "actual": actual,
+                                 "ok": ok})
+            if self.trace_out is not None:
+                self._write({"t": self.now, "kind": "expect", "operator": None,
+                             "cluster": expectation.cluster, "type": "Expectation",
+                             "check": check, "expected": expected, "actual": actual, "ok": ok})
+
+    def _sample(self) -> None:
+        for (ns, name), obj in sorted(self.api.objects["rayclusters"].items()):
+            seen = self.observe_cluster(f"{ns}/{name}")
+            desired = sum(((obj.get("status") or {}).get("desiredWorkers") or {}).values())
+            self.series.append((self.now, f"{ns}/{name}", sum(seen["workers"].values()),
+                                desired))
+        self.at(self.now + SAMPLE_PERIOD, self._sample)
+
+    def _final_checks(self) -> None:
+        for (ns, name), obj in sorted(self.api.objects["rayclusters"].items()):
+            spec = obj.get("spec") or {}
+            seen = self.observe_cluster(f"{ns}/{name}")
+            for pod_type in spec.get("podTypes") or []:
+                top = pod_type.get("maxWorkers")
+                have = seen["workers"].get(pod_type.get("name"), 0)
+                if isinstance(top, int) and have > top:
+                    self.violations.append(f"end: {ns}/{name}: {have} live workers of type "
+                                           f"{pod_type.get('name')} above maxWorkers {top}")
+        for (ns, pod_name), pod in sorted(self.api.objects["pods"].items()):
+            cluster = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_CLUSTER)
+            if cluster and (ns, cluster) not in self.api.objects["rayclusters"] and not pod[
+                    "metadata"].get("deletionTimestamp"):
+                self.violations.append(f"end: pod {ns}/{pod_name} belongs to no live cluster")
+
+
+def _key(text: str) -> ev.ClusterKey:
+    ns, name = text.split("/")
+    return (ns, name)
+
+
+def _requests(pod: dict[str, Any]) -> dict[str, float]:
+    from engine import quantities
+
+    need: dict[str, float] = {}
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        res = (c.get("resources") or {}).get("requests") or {}
+        for key, out in (("cpu", "cpu"), ("memory", "memory"), ("nvidia.com/gpu", "gpu")):
+            if key in res:
+                with contextlib.suppress(quantities.QuantityError):
+                    need[out] = need.get(out, 0.0) + float(quantities.parse(res[key]))
+    return need

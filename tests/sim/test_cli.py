@@ -1,0 +1,112 @@
+"""The command line: exit codes and messages of interfaces.md §4."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim import cli
+
+GOOD = {
+    "name": "tiny",
+    "duration": "60s",
+    "timeline": [{"at": "0s", "applyFile": "c.yaml"}],
+    "expect": [{"at": "50s", "cluster": "ray/example-cluster", "pods": 3}],
+}
+
+
+def write(tmp_path: Path, scenario: object) -> Path:
+    cluster = (Path(cli.__file__).parent / "scenarios/clusters/example-cluster.yaml").read_text()
+    (tmp_path / "c.yaml").write_text(cluster)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    return path
+
+
+def test_default_run_passes_and_writes_the_summary(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "summary.json"
+    assert cli.main(["--quiet", "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["scenario"] == "multi-cluster" and summary["passed"] is True
+
+
+def test_list_names_every_bundled_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in cli.bundled())
+
+
+def test_run_of_a_file_passes(tmp_path: Path) -> None:
+    assert cli.main(["run", str(write(tmp_path, GOOD)), "--quiet"]) == 0
+
+
+def test_a_failed_expectation_exits_1(tmp_path: Path) -> None:
+    bad = {**GOOD, "expect": [{"at": "50s", "cluster": "ray/example-cluster", "pods": 9}]}
+    assert cli.main(["run", str(write(tmp_path, bad)), "--quiet"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        ({"durration": "5s"}, "durration", "unknown field"),
+        ({"duration": "soon"}, "duration", "expected a duration"),
+        ({"seed": "x"}, "seed", "expected an integer"),
+        ({"timeline": [{"at": "0s", "kill_pod": {"cluster": "ray/nope"}}]},
+         "timeline[0].kill_pod.cluster", "expected a cluster applied earlier"),
+        ({"timeline": [{"at": "0s", "restart_operator": "ghost"}]},
+         "timeline[0].restart_operator", "expected one of the operators"),
+        ({"timeline": [{"at": "0s", "applyFile": "missing.yaml"}]},
+         "timeline[0].applyFile", "cannot read"),
+    ],
+)
+def test_bad_input_exits_2_naming_file_field_and_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, object], field: str,
+    expected: str,
+) -> None:
+    path = write(tmp_path, {**GOOD, **change, "expect": []})
+    assert cli.main(["validate", str(path)]) == 2
+    assert cli.main(["run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {field}: {expected}" in err.replace("\n", " ")
+
+
+def test_unreadable_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["validate", "/no/such/file.yaml"]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+
+
+def test_plan_is_a_dry_run_comparable_with_rays_launches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = Path(cli.__file__).parent / "scenarios/clusters/example-cluster.yaml"
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({
+        "now": 100.0,
+        "pods": [{"name": "h", "type": "rayHeadType", "phase": "Running"},
+                 {"name": "w1", "type": "rayWorkerType", "idle_seconds": 0.0},
+                 {"name": "w2", "type": "rayWorkerType", "idle_seconds": 0.0}],
+        "load": {"pending": [{"resources": {"CPU": 1}, "count": 5}]},
+    }))
+    assert cli.main(["plan", str(cluster), "--state", str(state)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["launch"] == {"rayWorkerType": 1}  # maxWorkers 3 caps the five wanted
+    assert plan["terminate"] == []
+    assert any(a["type"] == "CreatePod" for a in plan["actions"])
+
+
+def test_plan_terminates_idle_workers_above_min(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = Path(cli.__file__).parent / "scenarios/clusters/example-cluster.yaml"
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({
+        "now": 1000.0,
+        "pods": [{"name": "h", "type": "rayHeadType"}]
+        + [{"name": f"w{i}", "type": "rayWorkerType", "idle_seconds": 600.0} for i in range(3)],
+    }))
+    assert cli.main(["plan", str(cluster), "--state", str(state)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [t["reason"] for t in plan["terminate"]] == ["idle"]
