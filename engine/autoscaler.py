@@ -16,7 +16,7 @@ spec changes or a timer fires, as Ray runs `update()` every 5 s, never per pod e
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 from attrs import frozen
@@ -45,18 +45,16 @@ class LoadView:
     """What a pass reads of the last load report, per node IP."""
 
     last_used: Mapping[str, float]  # IP -> when the node was last busy
-    available: Mapping[str, Mapping[str, float]]  # IP -> unused resources
     runtime: Mapping[str, dict[str, float]]  # pod type -> resources refreshed from a live node
 
 
 def view(cs: ClusterState, *, with_last_used: bool = True) -> LoadView:
     load = cs.load
     if load is None:
-        return LoadView(last_used={}, available={}, runtime={})
+        return LoadView(last_used={}, runtime={})
     at = load.at
     return LoadView(
         last_used={n.ip: at - n.idle_seconds for n in load.nodes} if with_last_used else {},
-        available={n.ip: n.available for n in load.nodes},
         runtime=_runtime_resources(cs, load),
     )
 
@@ -84,11 +82,11 @@ def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str
     done: set[str] = set()
     wanted = sum(1 for n in cs.live.values() if n > 0)
     head_seen = not cs.head
+    live_ips = cs.live_ips
     for node in load.nodes:
         if head_seen and len(done) >= wanted:
             break
-        name = cs.ip_pods.get(node.ip)
-        pod = cs.pods.get(name) if name is not None else None
+        pod = live_ips.get(node.ip)
         if pod is None or pod.pod_type in done or pod.pod_type not in types or not node.total:
             continue
         resources = dict(out.get(pod.pod_type, types[pod.pod_type].resources))
@@ -141,43 +139,60 @@ def may_launch_beyond_min(cs: ClusterState) -> bool:
 
 
 def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) -> Decision:
-    """Decide terminations and launches for one cluster whose head is up."""
+    """Decide terminations and launches for one cluster whose head is up.
+
+    The nodes come from the last load report (connected pods, with their free resources),
+    then the live pods Ray has not reported (their type's resources), grouped by type: the
+    same multiset Ray's scheduler would see, listed in the report's order.
+    """
     spec = cs.spec
     assert spec is not None
     loads = view(cs, with_last_used=enforce)
     types = node_types(cs, loads)
-    available = loads.available.get
-    deleting = cs.deleting
-    dead = ev.DEAD_PHASES
-    workers = [
-        p for p in cs.pods.values()
-        if p.role == ev.WORKER and not p.terminating and p.phase not in dead
-        and p.name not in deleting
-    ]
-    terminate = _enforce(cs, types, workers, loads, now, idle=idle) if enforce else []
-    nodes: list[scheduler.Node] = []
-    head = cs.pods.get(cs.head) if cs.head else None
-    if head is not None:
-        nodes.append((head.pod_type, available(head.ip)))
-    if terminate:
-        gone = {name for name, _ in terminate}
-        workers = [p for p in workers if p.name not in gone]
-    nodes.extend([(p.pod_type, available(p.ip) if p.ip else None) for p in workers])
-    launching = {t: n for t, n in cs.inflight.items() if n > 0}
+    terminate: list[tuple[str, str]] = []
+    if enforce:
+        deleting = cs.deleting
+        dead = ev.DEAD_PHASES
+        workers = [
+            p for p in cs.pods.values()
+            if p.role == ev.WORKER and not p.terminating and p.phase not in dead
+            and p.name not in deleting
+        ]
+        terminate = _enforce(cs, types, workers, loads, now, idle=idle)
+    gone = {name for name, _ in terminate}
+    live_ips = cs.live_ips
     load = cs.load
+    reported = [(p, n.available) for n in (load.nodes if load else ())
+                if (p := live_ips.get(n.ip)) is not None and p.name not in gone]
+    nodes: list[scheduler.Node] = [(p.pod_type, free) for p, free in reported]
+    connected = Counter([t for t, _ in nodes])
+    unreported = dict(cs.live)
+    if cs.head:
+        head_type = cs.pods[cs.head].pod_type
+        unreported[head_type] = unreported.get(head_type, 0) + 1
+    for p, _ in reported:
+        unreported[p.pod_type] -= 1
+    if terminate:
+        seen = {p.name for p, _ in reported}
+        for name in gone - seen:  # removed now, and not in the report
+            unreported[cs.pods[name].pod_type] -= 1
+    for t, n in unreported.items():
+        if n > 0:
+            nodes.extend([(t, None)] * n)
     launch = scheduler.nodes_to_launch(
         types=types,
         head_type=spec.head_pod_type,
         max_workers=spec.max_workers,
         upscaling_speed=spec.upscaling_speed,
         nodes=nodes,
-        launching=launching,
+        launching={t: n for t, n in cs.inflight.items() if n > 0},
         demand=scheduler.group([(b.resources, b.count) for b in load.pending]) if load else [],
         placement_groups=[(g.strategy, g.bundles) for g in load.placement_groups] if load else (),
         requests=scheduler.group([(b.resources, b.count) for b in load.requests]) if load else [],
+        connected=connected,
     )
     to_launch = dict(launch.to_launch)
-    if head is None:  # the planner runs a pass only with a head; never launch one from here
+    if not cs.head:  # the planner runs a pass only with a head; never launch one from here
         to_launch.pop(spec.head_pod_type, None)
     return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled,
                     types=types)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import groupby
 
 from attrs import frozen
 
@@ -381,9 +382,11 @@ def nodes_to_launch(
     demand: Demand,
     placement_groups: Sequence[tuple[str, Sequence[Mapping[str, float]]]] = (),
     requests: Demand | None = None,
+    connected: Mapping[str, int] | None = None,
 ) -> Launch:
     """Ray's `ResourceDemandScheduler.get_nodes_to_launch`, with the upscaling throttle."""
     node_resources, counts = _cluster_resources(types, nodes, launching)
+    counts_before = {t: counts[t] - launching.get(t, 0) for t in counts}
     node_resources, counts, min_adds = _add_min_workers(
         node_resources, counts, types, max_workers, head_type, requests or []
     )
@@ -403,7 +406,10 @@ def nodes_to_launch(
         n = min_adds.get(t, 0) + spread_adds.get(t, 0) + demand_adds.get(t, 0)
         if n > 0:
             total[t] = n
-    throttled = _throttle(total, nodes, launching, min_adds, pg_limit, upscaling_speed)
+    if connected is None:
+        connected = _connected(nodes)
+    throttled = _throttle(total, connected, counts_before, launching, min_adds, pg_limit,
+                          upscaling_speed)
     return Launch(to_launch=throttled, unfulfilled=final_unfulfilled, min_workers=min_adds)
 
 
@@ -412,18 +418,17 @@ def _cluster_resources(
 ) -> tuple[list[Run], dict[str, int]]:
     resources: list[Run] = []
     counts: dict[str, int] = defaultdict(int)
-    last: Mapping[str, float] | None = None
-    for pod_type, available in nodes:
+    for (pod_type, available), same in groupby(nodes):  # runs of equal consecutive nodes
         cfg = types.get(pod_type)
         if cfg is None:
             continue
+        n = len(list(same))
         node = available if available is not None else cfg.resources
-        if resources and (node is last or node == last):
-            resources[-1][1] += 1  # type: ignore[operator]
+        if resources and resources[-1][0] == node:
+            resources[-1][1] += n  # type: ignore[operator]
         else:
-            resources.append([node, 1, False])
-            last = node
-        counts[pod_type] += 1
+            resources.append([node, n, False])
+        counts[pod_type] += n
     for name, n in launching.items():
         cfg = types.get(name)
         if cfg is None or n <= 0:
@@ -489,25 +494,31 @@ def _reserve_spread(
     return dict(to_add), node_resources, counts
 
 
+def _connected(nodes: Sequence[Node]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for pod_type, available in nodes:
+        if available is not None:
+            out[pod_type] += 1
+    return out
+
+
 def _throttle(
     to_launch: Mapping[str, int],
-    nodes: Sequence[Node],
+    connected: Mapping[str, int],
+    existing: Mapping[str, int],
     launching: Mapping[str, int],
     min_adds: Mapping[str, int],
     pg_limit: Mapping[str, int],
     upscaling_speed: float,
 ) -> dict[str, int]:
-    running: dict[str, int] = defaultdict(int)
-    pending: dict[str, int] = defaultdict(int)
-    for pod_type, available in nodes:
-        if available is not None:
-            running[pod_type] += 1
-        else:
-            pending[pod_type] += 1
+    """Ray's `_get_concurrent_resource_demand_to_launch`: at most max(5, speed x running)
+    pending nodes per type; `existing` counts the nodes listed (connected or not)."""
     out: dict[str, int] = {}
     for name, wanted in to_launch.items():
-        allowed = max(UPSCALING_INITIAL_NUM_NODES, int(upscaling_speed * max(running[name], 1)))
-        in_flight = launching.get(name, 0) + pending[name]
+        running = connected.get(name, 0)
+        pending = existing.get(name, 0) - running
+        allowed = max(UPSCALING_INITIAL_NUM_NODES, int(upscaling_speed * max(running, 1)))
+        in_flight = launching.get(name, 0) + pending
         upper = max(allowed - in_flight, min_adds.get(name, 0) + pg_limit.get(name, 0))
         if upper > 0:
             out[name] = min(upper, wanted)

@@ -26,6 +26,7 @@ FORMAT = 1
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
+                   "live_ips",
                    "templates"})
 
 
@@ -118,6 +119,9 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     cs.expiry_at = math.inf if raw["expiry_at"] is None else raw["expiry_at"]
     cs.oldest_use = math.inf if raw["oldest_use"] is None else raw["oldest_use"]
     cs.announce = math.inf if raw["announce"] is None else raw["announce"]
+    for pod in cs.pods.values():
+        if pod.ip and pod.live and pod.name not in cs.deleting:
+            cs.live_ips[pod.ip] = pod
     if cs.obj is not None and not cs.problems:
         try:
             cs.spec = specs.from_raycluster(cs.obj)

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
+import attrs
 from attrs import define, field, frozen
 
 from engine import quantities
@@ -66,6 +67,7 @@ _SPEC_FIELDS = frozenset(
         "workerStartRayCommands",
     }
 )
+_BOUNDS = frozenset({"minWorkers", "maxWorkers"})
 _POD_TYPE_FIELDS = frozenset(
     {"name", "minWorkers", "maxWorkers", "rayResources", "setupCommands",
      "workerSetupCommands", "podConfig"}
@@ -100,6 +102,7 @@ class PodType:
     pod_config: Mapping[str, Any] = field(eq=False, repr=False)
     launch_hash: str
     generate_name: str
+    source: Mapping[str, Any] = field(eq=False, repr=False, factory=dict)  # raw, less bounds
 
     @property
     def gpu(self) -> bool:
@@ -196,8 +199,14 @@ def _show(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def from_raycluster(obj: Mapping[str, Any]) -> ClusterSpec:
-    """Read and validate a RayCluster object; raise `InvalidSpec` listing every problem."""
+def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = None
+                    ) -> ClusterSpec:
+    """Read and validate a RayCluster object; raise `InvalidSpec` listing every problem.
+
+    `previous` (the last valid spec of the same cluster) lets a pod type whose definition
+    did not change apart from its bounds reuse what was read of it before: a `helm upgrade`
+    of `minWorkers` does not re-parse and re-hash every pod template.
+    """
     check = _Checker()
     root = check.mapping(obj, "object")
     if root.get("apiVersion", API_VERSION) != API_VERSION:
@@ -247,7 +256,8 @@ def from_raycluster(obj: Mapping[str, Any]) -> ClusterSpec:
     if not isinstance(raw_types, list) or not raw_types:
         check.add("spec.podTypes", f"expected a non-empty list of podTypes, got {_show(raw_types)}")
         raw_types = []
-    types = _pod_types(check, raw_types, global_max, head_type, head_cmds, worker_cmds)
+    types = _pod_types(check, raw_types, global_max, head_type, head_cmds, worker_cmds,
+                       previous.pod_types if previous is not None else {})
     if head_type is not None and raw_types and head_type not in types:
         names = [t.get("name") for t in raw_types if isinstance(t, Mapping)]
         check.add("spec.headPodType", f"{head_type!r} names no podType; expected one of {names}")
@@ -349,6 +359,7 @@ def _pod_types(
     head_type: str | None,
     head_cmds: tuple[str, ...],
     worker_cmds: tuple[str, ...],
+    previous: Mapping[str, PodType],
 ) -> dict[str, PodType]:
     types: dict[str, PodType] = {}
     for i, raw in enumerate(raw_types):
@@ -372,6 +383,14 @@ def _pod_types(
         high = high if high is not None else low
         if low > high:
             check.add(f"{path}.minWorkers", f"{low} > maxWorkers {high}")
+        start = head_cmds if is_head else worker_cmds
+        source = {k: v for k, v in item.items() if k not in _BOUNDS}
+        source["start"] = start
+        old = previous.get(type_name) if type_name is not None else None
+        if old is not None and type_name is not None and old.source == source \
+                and type_name not in types:
+            types[type_name] = attrs.evolve(old, min_workers=low, max_workers=high)
+            continue
         setup = check.strings(item.get("setupCommands"), f"{path}.setupCommands")
         alias = check.strings(item.get("workerSetupCommands"), f"{path}.workerSetupCommands")
         if setup and alias and setup != alias:
@@ -379,7 +398,6 @@ def _pod_types(
         setup = setup or alias
         pod_config = _pod_config(check, item.get("podConfig"), f"{path}.podConfig")
         resources = _resources(check, pod_config, item.get("rayResources"), path)
-        start = head_cmds if is_head else worker_cmds
         if type_name is None or type_name in types:
             continue
         types[type_name] = PodType(
@@ -391,6 +409,7 @@ def _pod_types(
             pod_config=pod_config,
             launch_hash=launch_hash(pod_config, setup, start),
             generate_name=_generate_name(pod_config, type_name),
+            source=source,
         )
     return types
 

@@ -88,7 +88,7 @@ class ClusterState:
     restart_head: bool = False  # the head must be replaced (autoscaling failed)
     dead: dict[str, None] = field(factory=dict)  # dead pods still present (to delete)
     counter: int = 0
-    ip_pods: dict[str, str] = field(factory=dict)
+    live_ips: dict[str, ev.PodSeen] = field(factory=dict)  # live pods not being deleted, by IP
     load: ev.RayLoad | None = None
     load_fresh: bool = False  # the last load report has not been planned on yet
     service_gen: int = 0
@@ -228,7 +228,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     if first:
         _adopt_status(cs, event.obj)
     try:
-        new = specs.from_raycluster(event.obj)
+        new = specs.from_raycluster(event.obj, previous=cs.spec)
     except InvalidSpec as exc:
         cs.spec = None
         cs.problems = str(exc)
@@ -272,7 +272,7 @@ def _forget_pods(cs: ClusterState) -> None:
     cs.deleting.clear()
     cs.inflight.clear()
     cs.dead.clear()
-    cs.ip_pods.clear()
+    cs.live_ips.clear()
     cs.head = ""
     cs.head_running = False
 
@@ -292,6 +292,8 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
         if not pod.terminating:
             cs.dead[pod.name] = None
         return
+    if pod.ip:
+        cs.live_ips[pod.ip] = pod
     if pod.role == ev.HEAD:
         cs.head = pod.name
         cs.head_running = pod.phase == ev.RUNNING
@@ -324,6 +326,8 @@ def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
     if pod.terminating or pod.phase in ev.DEAD_PHASES:
         cs.dead.pop(pod.name, None)
         return
+    if pod.ip and cs.live_ips.get(pod.ip) is pod:
+        del cs.live_ips[pod.ip]
     if pod.role == ev.HEAD:
         if cs.head == pod.name:
             cs.head = ""
@@ -340,11 +344,12 @@ def _pod_seen(state: State, event: ev.PodSeen) -> None:
     name = event.name
     old = cs.pods.get(name)
     cs.pods[name] = event
-    if old is not None and old.ip != event.ip and cs.ip_pods.get(old.ip) == name:
-        del cs.ip_pods[old.ip]
-    if event.ip:
-        cs.ip_pods[event.ip] = name
     if old is not None and event.role == ev.WORKER and _same_contribution(old, event):
+        if event.live and name not in cs.deleting:  # keep the IP index on the new record
+            if old.ip and cs.live_ips.get(old.ip) is old:
+                del cs.live_ips[old.ip]
+            if event.ip:
+                cs.live_ips[event.ip] = event
         return  # e.g. Pending -> Running: nothing a decision reads has changed
     was_head = cs.head == name
     quiet = False
@@ -409,8 +414,6 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
         _drop_creating(cs, event.name)
         return
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
-    if cs.ip_pods.get(pod.ip) == pod.name:
-        del cs.ip_pods[pod.ip]
     if ours:
         return  # uncounted since the delete was recorded: no decision changes
     _unaccount(cs, pod)
