@@ -2,8 +2,8 @@
 
 The API is a protocol (`Api`): the simulator's in-memory API and the live adapter's client
 both provide it. Outcomes follow the Kubernetes contract:
-- create: 201 -> done; 409 AlreadyExists -> conflict (the pod is there: the watch will show
-  it); anything else -> failed with the reason;
+- create: 201 -> done; 409 -> re-observe: the pod is there -> conflict (the watch will show
+  it), it is not -> failed; anything else -> failed with the reason;
 - delete: done, or 404 (already gone) -> done;
 - the head Service: create, or on 409 patch it to the manifest;
 - status: a patch of the status subresource; 409 -> conflict (the engine sends it again);
@@ -32,6 +32,8 @@ class ApiError(Exception):
 
 
 class Api(Protocol):
+    def get(self, resource: str, namespace: str, name: str) -> dict[str, Any]: ...
+
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
 
     def delete(self, resource: str, namespace: str, name: str) -> None: ...
@@ -70,8 +72,20 @@ def execute(api: Api, action: act.Action, at: float, *,
     try:
         return _effect(api, action, at)
     except ApiError as exc:
+        if exc.status == 409 and isinstance(action, act.CreatePod):
+            return _reobserve(api, action, at, exc)
         outcome = ev.CONFLICT if exc.status == 409 else ev.FAILED_OUTCOME
         return result(action, at, outcome, str(exc))
+
+
+def _reobserve(api: Api, action: act.CreatePod, at: float, error: ApiError) -> ev.ActionResult:
+    """A 409 on create: look before trusting it. The pod there means the create is done
+    (the watch will show it); no pod means the call failed and is retried."""
+    try:
+        api.get("pods", action.cluster[0], action.name)
+    except ApiError as exc:
+        return result(action, at, ev.FAILED_OUTCOME, f"{error}; then {exc}")
+    return result(action, at, ev.CONFLICT, str(error))
 
 
 def _effect(api: Api, action: act.Action, at: float) -> ev.ActionResult:

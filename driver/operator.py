@@ -16,12 +16,16 @@ from typing import Any
 from attrs import define, field
 
 from driver import execute, translate
+from driver.budget import Budget
 from engine import actions as act
 from engine import events as ev
 from engine import planner
 from engine import state as st
 
 TraceHook = Callable[[str, "Operator", Any], None]
+CALLS = frozenset({act.CreatePod, act.DeletePod, act.ApplyService, act.PatchStatus,
+                   act.EmitEvent})
+"""Actions that are API calls and so spend the budget (logs and timers do not)."""
 
 
 def _no_trace(kind: str, operator: Operator, item: Any) -> None:
@@ -42,6 +46,9 @@ class Operator:
     trace: TraceHook = _no_trace
     timestamp: Callable[[float], str] = planner.timestamp
     malformed: int = 0
+    budget: Budget[act.Action] | None = None  # API calls per second, shared fairly
+    clock: Callable[[], float] = lambda: 0.0
+    resume: Callable[[float], None] = lambda at: None  # call `run` again at this time
 
     def covers(self, namespace: str) -> bool:
         return self.namespaces is None or namespace in self.namespaces
@@ -76,23 +83,40 @@ class Operator:
         self.inbox.extend(events)
 
     def run(self) -> int:
-        """Fold and act on everything in the inbox; return how many events were handled."""
+        """Fold and act on everything in the inbox; return how many events were handled.
+
+        With a budget, API calls wait in per-cluster queues and go out round-robin as the
+        budget allows; when it is spent, `resume` asks to be run again later.
+        """
         handled = 0
         inbox = self.inbox
-        while inbox:
-            event = inbox.popleft()
-            handled += 1
-            self.trace("event", self, event)
-            self.state, actions = planner.step(self.state, event)
-            for action in actions:
-                self.trace("action", self, action)
-                outcome = execute.execute(
-                    self.api, action, event.at, log=self._log_line,
-                    requeue=self._requeue, event_time=self.timestamp(event.at),
-                )
-                if outcome is not None:
-                    inbox.append(outcome)
-        return handled
+        budget = self.budget
+        while True:
+            while inbox:
+                event = inbox.popleft()
+                handled += 1
+                self.trace("event", self, event)
+                self.state, actions = planner.step(self.state, event)
+                for action in actions:
+                    self.trace("action", self, action)
+                    if budget is not None and type(action) in CALLS:
+                        budget.put(action.cluster, action)
+                    else:
+                        self._execute(action, event.at)
+            if budget is None or not budget.queued:
+                return handled
+            now = self.clock()
+            later = budget.drain(now, lambda action: self._execute(action, now))
+            if not inbox:
+                if later is not None:
+                    self.resume(later)
+                return handled
+
+    def _execute(self, action: act.Action, at: float) -> None:
+        outcome = execute.execute(self.api, action, at, log=self._log_line,
+                                  requeue=self._requeue, event_time=self.timestamp(at))
+        if outcome is not None:
+            self.inbox.append(outcome)
 
     def _log_line(self, line: act.Log) -> None:
         self.log(line.line)

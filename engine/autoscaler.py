@@ -48,13 +48,18 @@ class LoadView:
     runtime: Mapping[str, dict[str, float]]  # pod type -> resources refreshed from a live node
 
 
-def view(cs: ClusterState, *, with_last_used: bool = True) -> LoadView:
+def view(cs: ClusterState, *, with_last_used: bool = True, now: float = 0.0) -> LoadView:
+    """Last use by IP: an idle node since it went idle, a busy one now."""
     load = cs.load
     if load is None:
         return LoadView(last_used={}, runtime={})
-    at = load.at
+    if with_last_used:
+        last_used = dict.fromkeys(cs.ray_nodes, now)
+        last_used.update(cs.idle_since)
+    else:
+        last_used = {}
     return LoadView(
-        last_used={n.ip: at - n.idle_seconds for n in load.nodes} if with_last_used else {},
+        last_used=last_used,
         runtime=_runtime_resources(cs, load),
     )
 
@@ -83,7 +88,7 @@ def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str
     wanted = sum(1 for n in cs.live.values() if n > 0)
     head_seen = not cs.head
     live_ips = cs.live_ips
-    for node in load.nodes:
+    for node, _ in cs.ray_nodes.values():
         if head_seen and len(done) >= wanted:
             break
         pod = live_ips.get(node.ip)
@@ -147,7 +152,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     """
     spec = cs.spec
     assert spec is not None
-    loads = view(cs, with_last_used=enforce)
+    loads = view(cs, with_last_used=enforce, now=now)
     types = node_types(cs, loads)
     terminate: list[tuple[str, str]] = []
     if enforce:
@@ -162,7 +167,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     gone = {name for name, _ in terminate}
     live_ips = cs.live_ips
     load = cs.load
-    reported = [(p, n.available) for n in (load.nodes if load else ())
+    reported = [(p, n.available) for n, _ in cs.ray_nodes.values()
                 if (p := live_ips.get(n.ip)) is not None and p.name not in gone]
     nodes: list[scheduler.Node] = [(p.pod_type, free) for p, free in reported]
     connected = Counter([t for t, _ in nodes])

@@ -84,5 +84,6 @@ def event_from_dict(data: Mapping[str, Any]) -> ev.Event:
             for g in args.get("placement_groups", ())
         )
         args["nodes"] = tuple(ev.RayNode(**n) for n in args.get("nodes", ()))
+        args["gone"] = tuple(args.get("gone", ()))
     event: ev.Event = cls(**args)
     return event

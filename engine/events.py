@@ -110,7 +110,13 @@ class RayNode:
 
 @frozen(kw_only=True)
 class RayLoad:
-    """One load report of a cluster's Ray head (every 5 s in Ray's autoscaler loop)."""
+    """One load report of a cluster's Ray head (every 5 s in Ray's autoscaler loop).
+
+    The demand (`pending`, `requests`, `placement_groups`) is always complete. The nodes are
+    complete too unless `partial`: then `nodes` holds only the nodes whose state changed since
+    the previous report and `gone` the IPs of nodes that left. Reporters send deltas to keep
+    a 1,000-node cluster's report small when little changed; `idle_seconds` is as of `at`.
+    """
 
     cluster: ClusterKey
     at: float
@@ -118,6 +124,8 @@ class RayLoad:
     requests: tuple[Bundle, ...] = ()  # ray.autoscaler.sdk.request_resources
     placement_groups: tuple[PlacementGroup, ...] = ()
     nodes: tuple[RayNode, ...] = ()
+    partial: bool = False
+    gone: tuple[str, ...] = ()
 
 
 @frozen(kw_only=True)

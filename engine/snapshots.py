@@ -26,7 +26,7 @@ FORMAT = 1
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
-                   "live_ips",
+                   "live_ips", "ray_nodes",
                    "templates"})
 
 
@@ -55,6 +55,8 @@ def _cluster(cs: st.ClusterState) -> dict[str, Any]:
                        for n, c in cs.creating.items()]
     out["dead"] = list(cs.dead)
     out["load"] = None if cs.load is None else _load(cs.load)
+    out["ray_nodes"] = [[n.ip, dict(n.total), dict(n.available), n.idle_seconds, at]
+                        for n, at in cs.ray_nodes.values()]
     out["status_sent"] = None if cs.status_sent is None else [
         [cs.status_sent[0][0].value, *cs.status_sent[0][1:]], cs.status_sent[1]]
     out["status_sent_at"] = None if math.isinf(cs.status_sent_at) else cs.status_sent_at
@@ -73,6 +75,8 @@ def _load(load: ev.RayLoad) -> dict[str, Any]:
         "placement_groups": [[g.strategy, [dict(b) for b in g.bundles]]
                              for g in load.placement_groups],
         "nodes": [[n.ip, dict(n.total), dict(n.available), n.idle_seconds] for n in load.nodes],
+        "partial": load.partial,
+        "gone": list(load.gone),
     }
 
 
@@ -109,6 +113,9 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
                                         acked=acked)
     if raw["load"] is not None:
         cs.load = _restore_load(key, raw["load"])
+    for ip, total, available, idle, at in raw["ray_nodes"]:
+        cs.ray_nodes[ip] = (ev.RayNode(ip=ip, total=total, available=available,
+                                       idle_seconds=idle), at)
     if raw["status_sent"] is not None:
         (phase, *rest), counts = raw["status_sent"]
         cs.status_sent = ((Phase(phase), *rest), counts)
@@ -140,4 +147,6 @@ def _restore_load(key: ev.ClusterKey, raw: dict[str, Any]) -> ev.RayLoad:
                                for s, b in raw["placement_groups"]),
         nodes=tuple(ev.RayNode(ip=i, total=t, available=a, idle_seconds=s)
                     for i, t, a, s in raw["nodes"]),
+        partial=raw["partial"],
+        gone=tuple(raw["gone"]),
     )

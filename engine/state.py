@@ -79,7 +79,9 @@ class ClusterState:
     live: dict[str, int] = field(factory=dict)  # live workers per type (not being deleted)
     live_total: int = 0
     outdated: int = 0  # live workers of an unknown type or an old launch config
-    oldest_use: float = math.inf  # the least recent last-use time of any worker
+    oldest_use: float = math.inf  # the least recent last-use time of any idle worker
+    ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(factory=dict)  # IP -> (node, when)
+    idle_since: dict[str, float] = field(factory=dict)  # IP -> idle since (idle workers)
     templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
     inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
     head: str = ""  # the live head pod, if any
@@ -414,6 +416,9 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
         _drop_creating(cs, event.name)
         return
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
+    if pod.ip and (cs.ray_nodes.get(pod.ip) is not None):
+        del cs.ray_nodes[pod.ip]
+        cs.idle_since.pop(pod.ip, None)
     if ours:
         return  # uncounted since the delete was recorded: no decision changes
     _unaccount(cs, pod)
@@ -426,21 +431,32 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
 
 
 def _ray_load(state: State, event: ev.RayLoad) -> None:
-    """Keep the report; note only the least recent use of any worker for the shortcut.
-
-    What the autoscaler pass needs per node (last use, free resources, live totals) is read
-    from the kept report when a pass runs (`engine.autoscaler.LoadView`).
-    """
+    """Keep the demand and fold the node states (complete, or the changes of a partial
+    report); note the least recent use of any idle worker, for the shortcut."""
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
     cs.load = event
     cs.load_fresh = True
     cs.needs_update = True
+    nodes, idle_since = cs.ray_nodes, cs.idle_since
+    if not event.partial:
+        nodes.clear()
+        idle_since.clear()
+    for ip in event.gone:
+        nodes.pop(ip, None)
+        idle_since.pop(ip, None)
+    at = event.at
     head = cs.pods.get(cs.head) if cs.head else None
     head_ip = head.ip if head is not None else None
-    idle = [n.idle_seconds for n in event.nodes if n.ip != head_ip]
-    cs.oldest_use = event.at - max(idle) if idle else math.inf
+    for node in event.nodes:
+        ip = node.ip
+        nodes[ip] = (node, at)
+        if node.idle_seconds > 0 and ip != head_ip:
+            idle_since[ip] = at - node.idle_seconds
+        else:
+            idle_since.pop(ip, None)
+    cs.oldest_use = min(idle_since.values(), default=math.inf)
     _mark(state, cs.key)
 
 
@@ -450,6 +466,8 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
         return
     cs.restart_head = bool(cs.head)
     cs.load = None
+    cs.ray_nodes.clear()
+    cs.idle_since.clear()
     _move(state, cs, Trigger.AUTOSCALING_FAILED, event.at)
     _mark(state, cs.key)
 

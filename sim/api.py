@@ -184,6 +184,10 @@ class Api:
     def delete(self, resource: str, namespace: str, name: str, *,
                uid: str | None = None, resource_version: str | None = None) -> None:
         self._enter("delete", resource)
+        self._delete(resource, namespace, name, uid=uid, resource_version=resource_version)
+
+    def _delete(self, resource: str, namespace: str, name: str, *,
+                uid: str | None = None, resource_version: str | None = None) -> None:
         old = self._existing(resource, namespace, name, resource_version)
         if uid is not None and old["metadata"].get("uid") != uid:
             raise ApiError(409, "Conflict", f"uid precondition failed for {name}")
@@ -210,8 +214,8 @@ class Api:
             self.owned.get(ref.get("uid", ""), set()).discard((resource, key[0], key[1]))
         for dep_resource, dep_ns, dep_name in sorted(self.owned.pop(meta.get("uid", ""), set())):
             dependent = self.objects[dep_resource].get((dep_ns, dep_name))
-            if dependent is not None:
-                self.delete(dep_resource, dep_ns, dep_name)
+            if dependent is not None:  # the garbage collector's own delete: no client faults
+                self._delete(dep_resource, dep_ns, dep_name)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -254,12 +258,59 @@ class Api:
 
     def _enter(self, verb: str, resource: str) -> None:
         self.calls[f"{verb} {resource}"] = self.calls.get(f"{verb} {resource}", 0) + 1
+
+    def check_faults(self, verb: str, resource: str) -> None:
+        """Fail a client's call before it reaches the store, if a fault rule says so."""
         for fault in self.faults:
             if fault.count > 0 and fault.verb in (verb, "*") and fault.resource in (resource, "*"):
                 fault.count -= 1
                 if fault.status == 0:
                     raise ApiError(0, "Timeout", fault.message)
                 raise ApiError(fault.status, _REASONS.get(fault.status, "Error"), fault.message)
+
+
+@define
+class Client:
+    """An operator's view of the API: the calls it makes can be made to fail (faults), and
+    are counted per client. The kubelet, the garbage collector and timeline steps use the
+    `Api` itself, so injected faults only ever hit the system under test."""
+
+    api: Api
+    calls: dict[str, int] = field(factory=dict)
+    times: list[float] | None = None  # when each call was made, if asked to keep them
+
+    def _call(self, verb: str, resource: str) -> None:
+        key = f"{verb} {resource}"
+        self.calls[key] = self.calls.get(key, 0) + 1
+        if self.times is not None:
+            self.times.append(self.api.now())
+        self.api.check_faults(verb, resource)
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj:
+        self._call("get", resource)
+        return self.api.get(resource, namespace, name)
+
+    def list(self, resource: str, namespace: str | None = None,
+             selector: str | None = None) -> tuple[list[Obj], str]:
+        self._call("list", resource)
+        return self.api.list(resource, namespace, selector)
+
+    def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> Obj:
+        self._call("create", resource)
+        return self.api.create(resource, namespace, obj)
+
+    def patch(self, resource: str, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
+        self._call("patch", resource)
+        return self.api.patch(resource, namespace, name, patch)
+
+    def patch_status(self, resource: str, namespace: str, name: str,
+                     status: Mapping[str, Any]) -> Obj:
+        self._call("patch_status", resource)
+        return self.api.patch_status(resource, namespace, name, status)
+
+    def delete(self, resource: str, namespace: str, name: str) -> None:
+        self._call("delete", resource)
+        self.api.delete(resource, namespace, name)
 
 
 _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",

@@ -43,6 +43,7 @@ class RayNode:
     running: int = 0  # tasks on the node
     idle_since: float = 0.0
     draining: bool = False
+    version: int = 0  # bumped on every change a report shows
 
     def available(self) -> dict[str, float]:
         return {k: v - self.used.get(k, 0.0) for k, v in self.total.items()}
@@ -133,6 +134,7 @@ class RayCluster:
                 for k, v in group.resources.items():
                     node.used[k] = node.used.get(k, 0.0) + v * n
                 node.running += n
+                node.version += 1
                 group.count -= n
                 placement = Placement(group=group.id, node=node.pod, count=n,
                                       resources=group.resources, ends=now + group.duration)
@@ -154,28 +156,39 @@ class RayCluster:
         for k, v in placement.resources.items():
             node.used[k] = max(0.0, node.used.get(k, 0.0) - v * placement.count)
         node.running -= placement.count
+        node.version += 1
         if node.running == 0:
             node.idle_since = now
 
     def pending(self) -> int:
         return sum(g.count for g in self.waiting)
 
-    def report(self, now: float) -> ev.RayLoad:
+    def report(self, now: float, sent: dict[str, int] | None = None
+               ) -> tuple[ev.RayLoad, dict[str, int]]:
+        """The load report as the GCS gives it; with `sent` (node versions an operator
+        already has) only the changes since then. Returns the report and the new versions."""
         shapes: dict[tuple[tuple[str, float], ...], int] = {}
         for group in self.waiting:
             shape = tuple(sorted(group.resources.items()))
             shapes[shape] = shapes.get(shape, 0) + group.count
-        return ev.RayLoad(
+        versions = {n.ip: n.version for n in self.nodes.values()}
+        changed = [n for n in self.nodes.values()
+                   if sent is None or sent.get(n.ip) != n.version]
+        gone = () if sent is None else tuple(ip for ip in sent if ip not in versions)
+        load = ev.RayLoad(
             cluster=self.key,
             at=now,
             pending=tuple(ev.Bundle(resources=dict(s), count=c) for s, c in shapes.items()),
             requests=tuple(ev.Bundle(resources=dict(r), count=c) for r, c in self.requests),
             nodes=tuple(
                 ev.RayNode(ip=n.ip, total=dict(n.total), available=n.available(),
-                           idle_seconds=0.0 if n.running else max(0.0, now - n.idle_since))
-                for n in self.nodes.values()
+                           idle_seconds=0.0 if n.running else max(1e-3, now - n.idle_since))
+                for n in changed
             ),
+            partial=sent is not None,
+            gone=gone,
         )
+        return load, versions
 
 
 def pod_resources(pod: Mapping[str, Any]) -> dict[str, float]:

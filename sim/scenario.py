@@ -45,6 +45,8 @@ class OperatorSpec:
     name: str
     namespace: str
     scope: str  # cluster | namespace
+    qps: float | None = None  # API calls per second (None: unlimited)
+    burst: int = 10
 
     @property
     def namespaces(self) -> frozenset[str] | None:
@@ -209,14 +211,19 @@ def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
     out = []
     for i, item in enumerate(_list(r, value, "operators")):
         path = f"operators[{i}]"
-        o = r.mapping(item, path, {"name", "namespace", "scope"})
+        o = r.mapping(item, path, {"name", "namespace", "scope", "qps", "burst"})
+        qps = o.get("qps")
+        if qps is not None and (isinstance(qps, bool) or not isinstance(qps, int | float)
+                                or qps <= 0):
+            raise r.fail(f"{path}.qps", f"expected a number > 0, got {_show(qps)}")
         scope = o.get("scope", "cluster")
         if scope not in ("cluster", "namespace"):
             raise r.fail(f"{path}.scope", f"expected cluster or namespace, got {_show(scope)}")
         out.append(OperatorSpec(name=r.string(o.get("name"), f"{path}.name"),
                                 namespace=r.string(o.get("namespace", "default"),
                                                    f"{path}.namespace"),
-                                scope=scope))
+                                scope=scope, qps=float(qps) if qps is not None else None,
+                                burst=r.integer(o.get("burst", 10), f"{path}.burst", 1)))
     names = [o.name for o in out]
     for name in names:
         if names.count(name) > 1:

@@ -28,13 +28,14 @@ from typing import Any, TextIO
 
 from attrs import define, field
 
+from driver.budget import Budget
 from driver.execute import ApiError
 from driver.operator import Operator
 from engine import actions as act
 from engine import codec, manifests
 from engine import events as ev
 from sim import ray as raymodel
-from sim.api import Api, Fault
+from sim.api import Api, Client, Fault
 from sim.scenario import Expectation, Scenario, Step
 
 LOAD_PERIOD = 5.0
@@ -79,6 +80,8 @@ class World:
     series: list[tuple[float, str, int, int]] = field(factory=list)
     stopping: set[tuple[str, str]] = field(factory=set)
     requeues: set[tuple[str, float]] = field(factory=set)
+    cluster_pods: dict[ev.ClusterKey, dict[str, None]] = field(factory=dict)  # by cluster
+    reported: dict[tuple[str, ev.ClusterKey], dict[str, int]] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -97,16 +100,29 @@ class World:
         heapq.heappush(self.heap, (t, self.seq, fn))
 
     def run(self, progress: Callable[[World], None] | None = None) -> None:
-        for spec in self.scenario.operators:
-            self._start_operator(spec.name)
-        for step in self.scenario.timeline:
-            self.at(step.at, lambda s=step: self._step(s))  # type: ignore[misc]
+        """Run the whole scenario: its timeline, expectations and final checks."""
+        self.start()
+        self.schedule(self.scenario.timeline)
         for expectation in self.scenario.expect:
             self.at(expectation.at, lambda e=expectation: self._expect(e))  # type: ignore[misc]
+        self.advance_to(self.scenario.duration, progress)
+        self._final_checks()
+
+    def schedule(self, steps: tuple[Step, ...]) -> None:
+        """Queue timeline steps at their virtual times."""
+        for step in steps:
+            self.at(step.at, lambda s=step: self._step(s))  # type: ignore[misc]
+
+    def start(self) -> None:
+        """Start the operator installs and the periodic load reports and samples."""
+        for spec in self.scenario.operators:
+            self._start_operator(spec.name)
         self.at(LOAD_PERIOD, self._load_reports)
         self.at(0.0, self._sample)
         self.flush()
-        end = self.scenario.duration
+
+    def advance_to(self, end: float, progress: Callable[[World], None] | None = None) -> None:
+        """Run every callback due until `end` (virtual seconds), then stop at `end`."""
         while self.heap and self.heap[0][0] <= end:
             t, _, fn = heapq.heappop(self.heap)
             self.now = max(self.now, t)
@@ -114,8 +130,12 @@ class World:
             self.flush()
             if progress is not None:
                 progress(self)
-        self.now = end
-        self._final_checks()
+        self.now = max(self.now, end)
+
+    def do(self, kind: str, args: Any) -> None:
+        """Apply one timeline step now (`apply`, `workload`, `kill_pod`, ...)."""
+        self._step(Step(at=self.now, kind=kind, args=args))
+        self.flush()
 
     def flush(self) -> None:
         busy = True
@@ -129,17 +149,34 @@ class World:
     # -- operators -----------------------------------------------------------------------
 
     def _start_operator(self, name: str) -> None:
+        self.reported = {k: v for k, v in self.reported.items() if k[0] != name}
         spec = next(o for o in self.scenario.operators if o.name == name)
-        op = Operator(name=name, api=self.api, namespaces=spec.namespaces,
+        op = Operator(name=name, api=Client(self.api), namespaces=spec.namespaces,
                       log=self._log_for(name), requeue=self._requeue_for(name),
-                      trace=self._trace)
+                      trace=self._trace, clock=lambda: self.now)
+        if spec.qps is not None:
+            op.budget = Budget(qps=spec.qps, burst=spec.burst)
+            op.resume = self._resume_for(op)
         if self.trace_out is not None:
             self._write({"t": self.now, "kind": "restart", "operator": name, "cluster": None,
                          "type": "OperatorStarted"})
         self.operators[name] = op
-        for resource in ("rayclusters", "pods", "services"):
-            selector = manifests.LABEL_CLUSTER if resource != "rayclusters" else None
-            items, _ = self.api.list(resource, None, selector)
+        self._relist(op)
+
+    def _relist(self, op: Operator) -> None:
+        """List everything in scope through the operator's client, then mark it synced; a
+        failed list (an injected fault) is retried a second later, as a client would."""
+        client = op.api
+        assert isinstance(client, Client)
+        try:
+            lists = [(resource, client.list(resource, None, manifests.LABEL_CLUSTER
+                                            if resource != "rayclusters" else None)[0])
+                     for resource in ("rayclusters", "pods", "services")]
+        except ApiError:
+            self.at(self.now + 1.0, lambda: self._relist(op) if self.operators.get(
+                op.name) is op else None)
+            return
+        for resource, items in lists:
             for obj in items:
                 op.observe(resource, "ADDED", obj, self.now)
         op.synced(self.now)
@@ -162,6 +199,20 @@ class World:
                     op.tick(self.now)
             self.at(max(t, self.now), fire)
         return requeue
+
+    def _resume_for(self, op: Operator) -> Callable[[float], None]:
+        def resume(t: float) -> None:
+            key = (op.name, t)
+            if key in self.requeues:
+                return
+            self.requeues.add(key)
+
+            def fire() -> None:
+                self.requeues.discard(key)
+                if self.operators.get(op.name) is op:
+                    self.events += op.run()
+            self.at(max(t, self.now), fire)
+        return resume
 
     def _trace(self, kind: str, op: Operator, item: Any) -> None:
         if kind == "action":
@@ -206,6 +257,13 @@ class World:
 
     def _on_change(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
         if resource == "pods":
+            cluster = self._cluster_of(obj)
+            if cluster is not None:
+                names = self.cluster_pods.setdefault(cluster, {})
+                if kind == "DELETED":
+                    names.pop(obj["metadata"]["name"], None)
+                else:
+                    names[obj["metadata"]["name"]] = None
             self._kubelet(kind, obj)
         if resource in ("rayclusters", "pods", "services"):
             for op in self.operators.values():
@@ -301,6 +359,16 @@ class World:
         name = labels.get(manifests.LABEL_CLUSTER)
         return (pod["metadata"]["namespace"], name) if name else None
 
+    def _pods_of(self, cluster: ev.ClusterKey) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        """The pods of one cluster, by name order."""
+        store = self.api.objects["pods"]
+        out = []
+        for name in sorted(self.cluster_pods.get(cluster, ())):
+            pod = store.get((cluster[0], name))
+            if pod is not None:
+                out.append(((cluster[0], name), pod))
+        return out
+
     def _rc(self, key: ev.ClusterKey) -> raymodel.RayCluster:
         rc = self.ray.get(key)
         if rc is None:
@@ -321,9 +389,8 @@ class World:
         if role == ev.HEAD:
             rc.head_up = True
             rc.join(key[1], pod["status"]["podIP"], raymodel.pod_resources(pod), self.now)
-            for other_key, other in sorted(self.api.objects["pods"].items()):
-                if (other_key[0] == cluster[0] and other_key != key
-                        and self._cluster_of(other) == cluster
+            for other_key, other in self._pods_of(cluster):
+                if (other_key != key
                         and (other.get("status") or {}).get("phase") == "Running"
                         and not other["metadata"].get("deletionTimestamp")):
                     rc.join(other_key[1], other["status"]["podIP"],
@@ -357,12 +424,16 @@ class World:
         self._place(rc)
 
     def _load_reports(self) -> None:
+        """Every 5 s each operator covering a cluster gets its load: complete the first
+        time, then only what changed since its previous report."""
         for key, rc in sorted(self.ray.items()):
             if not rc.head_up:
                 continue
-            report = rc.report(self.now)
             for op in self.operators.values():
                 if op.covers(key[0]):
+                    known = self.reported.get((op.name, key))
+                    report, versions = rc.report(self.now, known)
+                    self.reported[(op.name, key)] = versions
                     op.inbox.append(report)
         self.at(self.now + LOAD_PERIOD, self._load_reports)
 
@@ -403,10 +474,8 @@ class World:
     def _pick(self, args: dict[str, Any]) -> tuple[str, str] | None:
         ns, name = args["cluster"].split("/")
         candidates = [
-            key for key, pod in sorted(self.api.objects["pods"].items())
-            if key[0] == ns and (pod["metadata"].get("labels") or {}).get(
-                manifests.LABEL_CLUSTER) == name
-            and pod["metadata"]["labels"].get(manifests.LABEL_KIND) == args["role"]
+            key for key, pod in self._pods_of((ns, name))
+            if pod["metadata"]["labels"].get(manifests.LABEL_KIND) == args["role"]
             and (args.get("type") is None
                  or pod["metadata"]["labels"].get(manifests.LABEL_TYPE) == args["type"])
             and not pod["metadata"].get("deletionTimestamp")
@@ -436,10 +505,8 @@ class World:
 
     def observe_cluster(self, cluster: str) -> dict[str, Any]:
         ns, name = cluster.split("/")
-        pods = [p for (pns, _), p in self.api.objects["pods"].items()
-                if pns == ns and (p["metadata"].get("labels") or {}).get(
-                    manifests.LABEL_CLUSTER) == name
-                and not p["metadata"].get("deletionTimestamp")
+        pods = [p for _, p in self._pods_of((ns, name))
+                if not p["metadata"].get("deletionTimestamp")
                 and (p.get("status") or {}).get("phase") in ("Pending", "Running")]
         workers: Counter[str] = Counter(
             p["metadata"]["labels"].get(manifests.LABEL_TYPE, "")

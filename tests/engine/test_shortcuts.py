@@ -38,3 +38,17 @@ def test_shortcuts_decide_exactly_what_the_exhaustive_engine_decides(
         run(fast, op)
         run(slow, op)
         assert encoded(fast.actions) == encoded(slow.actions)
+
+
+@settings(max_examples=150, deadline=None)
+@given(low=st.integers(0, 2), extra=st.integers(0, 5), steps=st.lists(ops, max_size=60))
+def test_partial_load_reports_decide_like_complete_ones(
+    low: int, extra: int, steps: list[tuple[object, ...]]
+) -> None:
+    full = world(exhaustive=False, low=low, high=low + extra)
+    delta = world(exhaustive=False, low=low, high=low + extra)
+    delta.delta = True
+    for op in steps:
+        run(full, op)
+        run(delta, op)
+        assert encoded(full.actions) == encoded(delta.actions)

@@ -48,6 +48,8 @@ class World:
     services: set[ev.ClusterKey] = field(factory=set)
     status: dict[ev.ClusterKey, dict[str, Any]] = field(factory=dict)
     next_ip: int = 1
+    delta: bool = False  # send load reports as changes since the previous one
+    sent: dict[ev.ClusterKey, dict[str, ev.RayNode]] = field(factory=dict)
 
     def send(self, event: ev.Event) -> tuple[act.Action, ...]:
         self.events.append(event)
@@ -161,11 +163,22 @@ class World:
             total = dict(t.resources) if t else {}
             nodes.append(ev.RayNode(ip=pod.ip, total=total, available=total,
                                     idle_seconds=0.0 if pod.name in busy else idle))
-        self.send(ev.RayLoad(
-            cluster=cluster, at=self.now,
-            pending=tuple(ev.Bundle(resources=r, count=c) for r, c in pending),
-            nodes=tuple(nodes),
-        ))
+        pending_bundles = tuple(ev.Bundle(resources=r, count=c) for r, c in pending)
+        if not self.delta:
+            self.send(ev.RayLoad(cluster=cluster, at=self.now, pending=pending_bundles,
+                                 nodes=tuple(nodes)))
+        else:
+            before = self.sent.get(cluster)
+            now = {n.ip: n for n in nodes}
+            self.sent[cluster] = now
+            if before is None:
+                self.send(ev.RayLoad(cluster=cluster, at=self.now, pending=pending_bundles,
+                                     nodes=tuple(nodes)))
+            else:
+                changed = tuple(n for n in nodes if _changed(before.get(n.ip), n))
+                gone = tuple(ip for ip in before if ip not in now)
+                self.send(ev.RayLoad(cluster=cluster, at=self.now, pending=pending_bundles,
+                                     nodes=changed, gone=gone, partial=True))
         self.settle()
 
     def live(self, cluster: ev.ClusterKey, pod_type: str | None = None) -> int:
@@ -178,6 +191,16 @@ class World:
     def heads(self, cluster: ev.ClusterKey) -> list[str]:
         return [p.name for p in self.pods.values()
                 if p.cluster == cluster and p.role == ev.HEAD and not p.deleting]
+
+
+def _changed(before: ev.RayNode | None, node: ev.RayNode) -> bool:
+    """Whether a node's report differs from the last one sent: an idle node that stays
+    idle keeps the same idle-since time and need not be sent again."""
+    if before is None:
+        return True
+    same_idle = (before.idle_seconds > 0) == (node.idle_seconds > 0)
+    return not (same_idle and dict(before.total) == dict(node.total)
+                and dict(before.available) == dict(node.available))
 
 
 def _stream(event: ev.Event) -> tuple[str, str]:

@@ -1,0 +1,11 @@
+"""Random timelines over the whole simulated world (see sim.testing)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+from sim.testing import WorldMachine
+
+TestWorld = WorldMachine.TestCase
+TestWorld.settings = settings(max_examples=60, stateful_step_count=25, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
