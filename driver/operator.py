@@ -106,7 +106,7 @@ class Operator:
             if budget is None or not budget.queued:
                 return handled
             now = self.clock()
-            later = budget.drain(now, lambda action: self._execute(action, now))
+            later = budget.drain(now, lambda action, at=now: self._execute(action, at))
             if not inbox:
                 if later is not None:
                     self.resume(later)

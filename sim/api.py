@@ -21,6 +21,7 @@ Stored objects are never mutated: every write builds a new dict, so objects hand
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections import deque
@@ -109,8 +110,10 @@ class Api:
 
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> Obj:
         self._enter("create", resource)
-        body: Obj = json.loads(json.dumps(obj))  # a private copy, as the wire would give
-        meta = body.setdefault("metadata", {})
+        # What this call changes is copied; the rest is shared, which is safe because stored
+        # objects are never mutated (every write builds new dicts).
+        body: Obj = dict(obj)
+        meta = body["metadata"] = dict(body.get("metadata") or {})
         ns = _ns(resource, namespace)
         name = meta.get("name")
         if not name:
@@ -126,7 +129,7 @@ class Api:
         body.setdefault("apiVersion", api_version)
         body.setdefault("kind", kind)
         meta.update(name=name, uid=f"{self.uids:08d}-0000-4000-8000-{self.uids:012d}",
-                    creationTimestamp=timestamp(self.now()))
+                    creationTimestamp=_stamp(self.now()))
         if ns:
             meta["namespace"] = ns
         if resource in WITH_GENERATION:
@@ -195,7 +198,7 @@ class Api:
             return
         if old["metadata"].get("finalizers") or resource == "pods":
             body = dict(old)
-            body["metadata"] = {**old["metadata"], "deletionTimestamp": timestamp(self.now())}
+            body["metadata"] = {**old["metadata"], "deletionTimestamp": _stamp(self.now())}
             self._update(resource, old, body)
             if resource != "pods" or not old.get("spec", {}).get("nodeName"):
                 self._maybe_remove(resource, body)
@@ -315,6 +318,11 @@ class Client:
 
 _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
             503: "ServiceUnavailable", 404: "NotFound", 403: "Forbidden"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp(seconds: float) -> str:
+    return timestamp(seconds)
 
 
 def _ns(resource: str, namespace: str) -> str:

@@ -115,7 +115,7 @@ def _run(scenario: Scenario, args: Any, console: Console) -> int:
         scenario = attrs.evolve(scenario, seed=args.seed)
     trace = open(args.trace, "w") if args.trace else None  # noqa: SIM115
     live = sys.stdout.isatty() and not args.quiet
-    world = World(scenario=scenario, trace_out=trace)
+    world = World(scenario=scenario, trace_out=trace, sampling=bool(args.plot))
     started = time.perf_counter()
     try:
         if live:

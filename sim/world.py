@@ -82,6 +82,7 @@ class World:
     requeues: set[tuple[str, float]] = field(factory=set)
     cluster_pods: dict[ev.ClusterKey, dict[str, None]] = field(factory=dict)  # by cluster
     reported: dict[tuple[str, ev.ClusterKey], dict[str, int]] = field(factory=dict)
+    sampling: bool = False  # keep live/desired workers over time (for --plot)
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -118,7 +119,8 @@ class World:
         for spec in self.scenario.operators:
             self._start_operator(spec.name)
         self.at(LOAD_PERIOD, self._load_reports)
-        self.at(0.0, self._sample)
+        if self.sampling:
+            self.at(0.0, self._sample)
         self.flush()
 
     def advance_to(self, end: float, progress: Callable[[World], None] | None = None) -> None:

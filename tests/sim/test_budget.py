@@ -13,7 +13,7 @@ def run(budget: Budget[str], until: float) -> list[tuple[float, str]]:
     now = 0.0
     while now <= until:
         now_ = now
-        resume = budget.drain(now_, lambda item: calls.append((now_, item)))
+        resume = budget.drain(now_, lambda item, t=now_: calls.append((t, item)))
         if resume is None:
             break
         now = resume
