@@ -9,6 +9,7 @@ which is what makes a run replayable (`python -m sim replay`).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -106,11 +107,14 @@ class Operator:
             if budget is None or not budget.queued:
                 return handled
             now = self.clock()
-            later = budget.drain(now, lambda action, at=now: self._execute(action, at))
+            later = budget.drain(now, functools.partial(self._execute_at, now))
             if not inbox:
                 if later is not None:
                     self.resume(later)
                 return handled
+
+    def _execute_at(self, at: float, action: act.Action) -> None:
+        self._execute(action, at)
 
     def _execute(self, action: act.Action, at: float) -> None:
         outcome = execute.execute(self.api, action, at, log=self._log_line,
