@@ -22,13 +22,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import engine as be
+from bench import sim as bs
 from bench import workloads
 
 SCALES = {
     "small": {"b1_events": 100_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
-              "b2_samples": 20_000, "b2_big": (200, 100)},
+              "b2_samples": 20_000, "b2_big": (200, 100), "b3": (10, 1_000), "b5": 200},
     "full": {"b1_events": 1_000_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
-             "b2_samples": 100_000, "b2_big": (1_000, 100)},
+             "b2_samples": 100_000, "b2_big": (1_000, 100), "b3": (100, 1_000), "b5": 1_000},
 }
 
 
@@ -106,9 +107,57 @@ def memory(scale: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{result['base_bytes_per_cluster']:.0f} bytes per cluster besides")]
 
 
+def _stats(values: list[float]) -> dict[str, Any]:
+    values = sorted(values)
+    return {"median": values[len(values) // 2], "min": values[0], "max": values[-1],
+            "runs": len(values)}
+
+
+def b3(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    clusters, workers = scale["b3"]
+    runs = [bs.burst(clusters=clusters, workers=workers) for _ in range(scale["runs"])]
+    pods = clusters * workers
+    wall = _stats([r["wall_seconds"] for r in runs])
+    return [
+        row(f"B3 {clusters} x 0 -> {workers} -> 0 workers, wall", "s", wall,
+            "<= 10 s at 100k pods", wall["median"] <= 10.0 if pods >= 100_000 else None,
+            f"{pods:,} pods up and down, 1-5 s startup"),
+        row("B3 simulated pods created + deleted per second", "pods/s",
+            _stats([r["pods_per_second"] for r in runs]), "-", None,
+            "kwok CI gate 167 pods/s, KubeRay ~50 pods/s"),
+        row("B3 engine events per wall second", "events/s",
+            _stats([r["events_per_second"] for r in runs]), "-", None, "whole world simulated"),
+        row("B3 virtual time to all Running", "s", _stats([r["virtual_up_seconds"] for r in runs]),
+            "<= startup + 2 loops", runs[0]["virtual_up_seconds"] <= 5.0 + 10.0,
+            "pods start 1-5 s after creation"),
+        row("B3 API calls per created pod", "calls", _stats([r["api_calls_per_pod"] for r in runs]),
+            "-", None, "create + delete + status/events share"),
+    ]
+
+
+def b5(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    clusters = scale["b5"]
+    runs = [bs.fairness(clusters=clusters, big=1_000, qps=100.0, burst_size=10)
+            for _ in range(scale["runs"])]
+    p99 = _stats([r["p99_wait_seconds"] for r in runs])
+    return [
+        row(f"B5 small clusters' wait for their first pod, p99 ({clusters} clusters)", "s", p99,
+            "<= 1 s", p99["median"] <= 1.0,
+            "one cluster +1,000 workers, the others +1 each, 100 calls/s budget"),
+        row("B5 API calls per second while the budget is saturated", "calls/s",
+            _stats([r["calls_per_second_while_busy"] for r in runs]), "= 100", None,
+            "throughput equals the budget"),
+        row("B5 most calls in any one second", "calls",
+            _stats([r["peak_calls_in_one_second"] for r in runs]), "<= 110",
+            max(r["peak_calls_in_one_second"] for r in runs) <= 110, "qps 100 + burst 10"),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "B1": b1,
     "B2": b2,
+    "B3": b3,
+    "B5": b5,
     "MEM": memory,
 }
 

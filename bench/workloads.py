@@ -74,6 +74,7 @@ class InstantWorld:
         self.queue: list[ev.Event] = []
         self.ips = 0
         self.max_workers: dict[ev.ClusterKey, int] = {}
+        self.sent: dict[ev.ClusterKey, dict[str, tuple[float, bool]]] = {}
 
     def send(self, event: ev.Event) -> None:
         self.events.append(event)
@@ -113,17 +114,25 @@ class InstantWorld:
         top = self.max_workers[key]
         wanted = self.demand(key, now, top)
         busy = min(wanted, len(pods))
+        before = self.sent.get(key)
+        state: dict[str, tuple[float, bool]] = {}
         nodes = []
         for i, (_pod_type, role, ip) in enumerate(pods.values()):
             working = role == ev.WORKER and i <= busy
-            nodes.append(ev.RayNode(ip=ip, total={"CPU": 1.0}, available={"CPU": 0.0 if working
-                                                                            else 1.0},
-                                    idle_seconds=0.0 if working else 60.0))
+            old = before.get(ip) if before is not None else None
+            since = old[0] if old is not None and not working and not old[1] else now - 60.0
+            state[ip] = (since, working)
+            if old is None or old[1] != working:  # a delta report: changed nodes only
+                nodes.append(ev.RayNode(ip=ip, total={"CPU": 1.0},
+                                        available={"CPU": 0.0 if working else 1.0},
+                                        idle_seconds=0.0 if working else now - since))
+        self.sent[key] = state
+        gone = tuple(ip for ip in before if ip not in state) if before is not None else ()
         pending = max(0, wanted - busy)
         self.send(ev.RayLoad(
             cluster=key, at=now,
             pending=(ev.Bundle(resources={"CPU": 1.0}, count=pending),) if pending else (),
-            nodes=tuple(nodes),
+            nodes=tuple(nodes), partial=before is not None, gone=gone,
         ))
 
 

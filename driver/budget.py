@@ -1,10 +1,11 @@
 """An API request budget shared fairly by the clusters of one operator install.
 
 A token bucket (`qps` per second, up to `burst`) limits how fast the install calls the API,
-as client-go's rate limiter does. Calls wait in one queue per cluster, and the queues are
-served round-robin, one call per cluster per turn: a cluster scaling by 1,000 pods cannot
-delay another cluster's first call by more than one turn (the opposite of kuberay#3909, where
-one cluster waited 10 minutes behind another). Time comes from the caller.
+as client-go's rate limiter does. Calls wait in one queue per cluster and priority class;
+the most urgent class with work goes first, and within it the clusters' queues are served
+round-robin, one call per cluster per turn: a cluster scaling by 1,000 pods cannot delay
+another cluster's first pod by more than one turn (the opposite of kuberay#3909, where one
+cluster waited 10 minutes behind another). Time comes from the caller.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Budget(Generic[T]):
     burst: int
     tokens: float = field(init=False)
     updated: float = 0.0
-    queues: OrderedDict[object, deque[T]] = field(factory=OrderedDict)
+    classes: dict[int, OrderedDict[object, deque[T]]] = field(factory=dict)
     queued: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -33,10 +34,15 @@ class Budget(Generic[T]):
                              f"{self.burst}")
         self.tokens = float(self.burst)
 
-    def put(self, key: object, item: T) -> None:
-        queue = self.queues.get(key)
+    def put(self, key: object, item: T, priority: int = 0) -> None:
+        """Queue `item` for cluster `key`; a lower `priority` number goes first."""
+        queues = self.classes.get(priority)
+        if queues is None:
+            queues = self.classes[priority] = OrderedDict()
+            self.classes = dict(sorted(self.classes.items()))
+        queue = queues.get(key)
         if queue is None:
-            queue = self.queues[key] = deque()
+            queue = queues[key] = deque()
         queue.append(item)
         self.queued += 1
 
@@ -48,16 +54,17 @@ class Budget(Generic[T]):
     def drain(self, now: float, call: Callable[[T], None]) -> float | None:
         """Make the calls the budget allows now, fairly; return when to come back (or None)."""
         self._refill(now)
-        while self.queues and self.tokens >= 1.0 - 1e-9:
-            key, queue = next(iter(self.queues.items()))
+        while self.queued and self.tokens >= 1.0 - 1e-9:
+            queues = next(q for q in self.classes.values() if q)
+            key, queue = next(iter(queues.items()))
             item = queue.popleft()
             self.queued -= 1
             self.tokens -= 1.0
             if queue:
-                self.queues.move_to_end(key)  # the next cluster's turn
+                queues.move_to_end(key)  # the next cluster's turn
             else:
-                del self.queues[key]
+                del queues[key]
             call(item)
-        if not self.queues:
+        if not self.queued:
             return None
         return now + max(0.0, 1.0 - self.tokens) / self.qps

@@ -24,9 +24,10 @@ from engine import planner
 from engine import state as st
 
 TraceHook = Callable[[str, "Operator", Any], None]
-CALLS = frozenset({act.CreatePod, act.DeletePod, act.ApplyService, act.PatchStatus,
-                   act.EmitEvent})
-"""Actions that are API calls and so spend the budget (logs and timers do not)."""
+CALLS = {act.CreatePod: 0, act.DeletePod: 0, act.ApplyService: 1, act.PatchStatus: 2,
+         act.EmitEvent: 3}
+"""Actions that are API calls and spend the budget, by priority: pods first, then the
+Service, the status, and Events last (logs and timers cost nothing)."""
 
 
 def _no_trace(kind: str, operator: Operator, item: Any) -> None:
@@ -100,8 +101,9 @@ class Operator:
                 self.state, actions = planner.step(self.state, event)
                 for action in actions:
                     self.trace("action", self, action)
-                    if budget is not None and type(action) in CALLS:
-                        budget.put(action.cluster, action)
+                    priority = CALLS.get(type(action))
+                    if budget is not None and priority is not None:
+                        budget.put(action.cluster, action, priority)
                     else:
                         self._execute(action, event.at)
             if budget is None or not budget.queued:

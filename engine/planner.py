@@ -102,7 +102,7 @@ def _record_delete(state: st.State, cs: st.ClusterState, action: Any, now: float
 
 def _record_service(state: st.State, cs: st.ClusterState, action: Any, now: float,
                     moved: dict[ev.ClusterKey, None]) -> None:
-    cs.service_inflight = cs.generation
+    cs.service_inflight = service_signature(cs)
 
 
 def _record_status(state: st.State, cs: st.ClusterState, action: Any, now: float,
@@ -155,7 +155,7 @@ def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action], *,
         if cs.problems:
             _status(cs, now, out, full=False)
         return
-    if cs.service_gen != cs.generation and not cs.service_inflight:
+    if not cs.service_inflight and cs.service != service_signature(cs):
         out.append(act.ApplyService(cluster=cs.key, name=spec.service_name,
                                     manifest=manifests.service(spec)))
     _head(cs, now, out)
@@ -171,6 +171,12 @@ def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action], *,
         else:
             _min_workers(cs, now, out)
     _status(cs, now, out, full=full)
+
+
+def service_signature(cs: st.ClusterState) -> str:
+    """What the head Service is made from: a new generation that keeps it needs no call."""
+    assert cs.spec is not None
+    return cs.spec.service_key
 
 
 def _can_scale(cs: st.ClusterState) -> bool:

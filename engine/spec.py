@@ -22,6 +22,7 @@ whose name contains "gpu"), overridden key by key by `rayResources`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -109,7 +110,7 @@ class PodType:
         return self.resources.get("GPU", 0) > 0
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, slots=False)
 class ClusterSpec:
     """A validated RayCluster: identity plus the effective autoscaling configuration."""
 
@@ -130,6 +131,11 @@ class ClusterSpec:
     @property
     def head(self) -> PodType:
         return self.pod_types[self.head_pod_type]
+
+    @functools.cached_property
+    def service_key(self) -> str:
+        """What the head Service is made from; equal keys need no new apply."""
+        return f"{self.uid}|{self.name}|{self.head_service_ports!r}"
 
     @property
     def service_name(self) -> str:

@@ -93,8 +93,8 @@ class ClusterState:
     live_ips: dict[str, ev.PodSeen] = field(factory=dict)  # live pods not being deleted, by IP
     load: ev.RayLoad | None = None
     load_fresh: bool = False  # the last load report has not been planned on yet
-    service_gen: int = 0
-    service_inflight: int = 0
+    service: str = ""  # signature of the head Service last applied ("" = none)
+    service_inflight: str = ""
     status_sent: tuple[Any, ...] | None = None
     status_sent_at: float = -math.inf
     status_inflight: bool = False
@@ -534,10 +534,10 @@ def _service_result(
     state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
 ) -> None:
     if ok:
-        cs.service_gen = cs.service_inflight
+        cs.service = cs.service_inflight
     else:
         wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
-    cs.service_inflight = 0
+    cs.service_inflight = ""
 
 
 def _status_result(
@@ -552,7 +552,7 @@ def _status_result(
 def _service_gone(state: State, event: ev.ServiceGone) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is not None:
-        cs.service_gen = 0
+        cs.service = ""
         _mark(state, cs.key)
 
 
