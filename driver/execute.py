@@ -4,7 +4,7 @@ The API is a protocol (`Api`): the simulator's in-memory API and the live adapte
 both provide it. Outcomes follow the Kubernetes contract:
 - create: 201 -> done; 409 -> re-observe: the pod is there -> conflict (the watch will show
   it), it is not -> failed; anything else -> failed with the reason;
-- delete: done, or 404 (already gone) -> done;
+- delete: done, or 404 (already gone) -> done; 409 -> re-observe: gone -> done, else failed;
 - the head Service: create, or on 409 patch it to the manifest;
 - status: a patch of the status subresource; 409 -> conflict (the engine sends it again);
 - Events: posted best-effort (a failure is logged, never retried);
@@ -72,19 +72,25 @@ def execute(api: Api, action: act.Action, at: float, *,
     try:
         return _effect(api, action, at)
     except ApiError as exc:
-        if exc.status == 409 and isinstance(action, act.CreatePod):
+        if exc.status == 409 and isinstance(action, act.CreatePod | act.DeletePod):
             return _reobserve(api, action, at, exc)
         outcome = ev.CONFLICT if exc.status == 409 else ev.FAILED_OUTCOME
         return result(action, at, outcome, str(exc))
 
 
-def _reobserve(api: Api, action: act.CreatePod, at: float, error: ApiError) -> ev.ActionResult:
-    """A 409 on create: look before trusting it. The pod there means the create is done
-    (the watch will show it); no pod means the call failed and is retried."""
+def _reobserve(api: Api, action: act.CreatePod | act.DeletePod, at: float,
+               error: ApiError) -> ev.ActionResult:
+    """A 409: look before trusting it. After a create, the pod there means it is done (the
+    watch will show it); after a delete, the pod gone means done. Otherwise the call failed
+    and the engine decides again."""
     try:
         api.get("pods", action.cluster[0], action.name)
     except ApiError as exc:
+        if isinstance(action, act.DeletePod) and exc.status == 404:
+            return result(action, at, ev.DONE)
         return result(action, at, ev.FAILED_OUTCOME, f"{error}; then {exc}")
+    if isinstance(action, act.DeletePod):
+        return result(action, at, ev.FAILED_OUTCOME, str(error))
     return result(action, at, ev.CONFLICT, str(error))
 
 

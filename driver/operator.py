@@ -75,6 +75,40 @@ class Operator:
         if event is not None:
             self.inbox.append(event)
 
+    def relist(self, lists: Mapping[str, Iterable[Mapping[str, Any]]], at: float) -> None:
+        """A fresh list of every resource in scope (at start, or after a watch expired with
+        410 Gone): observe all of it, and turn what the engine knew but the list no longer has
+        into deletions, so nothing missed while the watch was down stays believed."""
+        listed_clusters: set[ev.ClusterKey] = set()
+        listed_pods: set[tuple[ev.ClusterKey, str]] = set()
+        listed_services: set[ev.ClusterKey] = set()
+        for resource in ("rayclusters", "pods", "services"):
+            for obj in lists.get(resource, ()):
+                before = len(self.inbox)
+                self.observe(resource, translate.ADDED, obj, at)
+                for event in list(self.inbox)[before:]:
+                    if isinstance(event, ev.ClusterSeen):
+                        listed_clusters.add(event.cluster)
+                    elif isinstance(event, ev.PodSeen):
+                        listed_pods.add((event.cluster, event.name))
+                if resource == "services":
+                    labels = (obj.get("metadata") or {}).get("labels") or {}
+                    name = labels.get("ray-cluster-name")
+                    if name:
+                        meta = obj.get("metadata") or {}
+                        listed_services.add((str(meta.get("namespace") or "default"), str(name)))
+        for key, cs in list(self.state.clusters.items()):
+            if not self.covers(key[0]):
+                continue
+            if cs.obj is not None and key not in listed_clusters:
+                self.inbox.append(ev.ClusterDeleted(cluster=key, at=at))
+                continue
+            for name in list(cs.pods):
+                if (key, name) not in listed_pods:
+                    self.inbox.append(ev.PodGone(cluster=key, at=at, name=name))
+            if cs.service and key not in listed_services:
+                self.inbox.append(ev.ServiceGone(cluster=key, at=at))
+
     def synced(self, at: float) -> None:
         self.inbox.append(ev.Synced(at=at))
 

@@ -17,7 +17,7 @@ import yaml
 from attrs import field, frozen
 
 STEP_KINDS = ("apply", "applyFile", "workload", "request_resources", "kill_pod",
-              "fail_pod", "restart_operator", "api_faults", "delete")
+              "fail_pod", "restart_operator", "api_faults", "watch_cut", "delete")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -295,6 +295,10 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
                          f"got {_show(status)}")
         args = {"verb": verb, "resource": r.string(f.get("resource", "*"), f"{where}.resource"),
                 "status": status, "count": r.integer(f.get("count", 1), f"{where}.count", 1)}
+    elif kind == "watch_cut":
+        w = r.mapping(args, where, {"operator", "duration"})
+        args = {"operator": r.string(w.get("operator"), f"{where}.operator"),
+                "duration": duration(w.get("duration", "30s"), r.source, f"{where}.duration")}
     elif kind == "delete":
         d = r.mapping(args, where, {"kind", "namespace", "name"})
         if d.get("kind", "RayCluster") != "RayCluster":
@@ -368,6 +372,10 @@ def _check_references(r: _Reader, timeline: tuple[Step, ...], expect: tuple[Expe
         elif step.kind == "restart_operator" and step.args not in operators:
             raise r.fail(f"{path}.restart_operator",
                          f"expected one of the operators {sorted(operators)}, got {step.args!r}")
+        elif step.kind == "watch_cut" and step.args["operator"] not in operators:
+            raise r.fail(f"{path}.watch_cut.operator",
+                         f"expected one of the operators {sorted(operators)}, "
+                         f"got {step.args['operator']!r}")
         elif isinstance(step.args, Mapping) and "cluster" in step.args:  # noqa: SIM102
             if step.args["cluster"] not in known:
                 raise r.fail(f"{path}.{step.kind}.cluster",

@@ -127,6 +127,11 @@ class WorldMachine(RuleBasedStateMachine):
         self.world.do("api_faults", {"verb": verb, "resource": resource, "status": status,
                                      "count": count})
 
+    @rule(duration=st.sampled_from([5.0, 30.0, 90.0]))
+    def watch_cut(self, duration: float) -> None:
+        note(f"the operator's watches drop for {duration} s, then 410 and relist")
+        self.world.do("watch_cut", {"operator": "ray-operator", "duration": duration})
+
     @rule(seconds=st.sampled_from([1.0, 5.0, 20.0, 60.0]))
     def wait(self, seconds: float) -> None:
         self.advance(seconds)

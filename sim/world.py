@@ -83,6 +83,7 @@ class World:
     cluster_pods: dict[ev.ClusterKey, dict[str, None]] = field(factory=dict)  # by cluster
     reported: dict[tuple[str, ev.ClusterKey], dict[str, int]] = field(factory=dict)
     sampling: bool = False  # keep live/desired workers over time (for --plot)
+    cut: dict[str, float] = field(factory=dict)  # operator -> its watches are down until
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -178,10 +179,9 @@ class World:
             self.at(self.now + 1.0, lambda: self._relist(op) if self.operators.get(
                 op.name) is op else None)
             return
-        for resource, items in lists:
-            for obj in items:
-                op.observe(resource, "ADDED", obj, self.now)
-        op.synced(self.now)
+        op.relist(dict(lists), self.now)
+        if not op.state.synced:
+            op.synced(self.now)
 
     def _log_for(self, name: str) -> Callable[[str], None]:
         def write(line: str) -> None:
@@ -269,7 +269,8 @@ class World:
             self._kubelet(kind, obj)
         if resource in ("rayclusters", "pods", "services"):
             for op in self.operators.values():
-                op.observe(resource, kind, obj, self.now)
+                if op.name not in self.cut:
+                    op.observe(resource, kind, obj, self.now)
 
     def _kubelet(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -498,6 +499,22 @@ class World:
     def _do_restart_operator(self, name: str) -> None:
         self.operators.pop(name, None)
         self._start_operator(name)
+
+    def _do_watch_cut(self, args: dict[str, Any]) -> None:
+        """The operator's watches drop for a while; it misses every change, then resumes
+        from a resourceVersion the API no longer has (410 Gone) and must relist."""
+        name = args["operator"]
+        self.cut[name] = self.now + args["duration"]
+
+        def heal() -> None:
+            self.cut.pop(name, None)
+            op = self.operators.get(name)
+            if op is not None:
+                if self.trace_out is not None:
+                    self._write({"t": self.now, "kind": "fault", "operator": name,
+                                 "cluster": None, "type": "WatchExpired410"})
+                self._relist(op)
+        self.at(self.now + args["duration"], heal)
 
     def _do_api_faults(self, args: dict[str, Any]) -> None:
         self.api.faults.append(Fault(verb=args["verb"], resource=args["resource"],
