@@ -328,8 +328,7 @@ def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
     if pod.terminating or pod.phase in ev.DEAD_PHASES:
         cs.dead.pop(pod.name, None)
         return
-    if pod.ip and cs.live_ips.get(pod.ip) is pod:
-        del cs.live_ips[pod.ip]
+    _unindex(cs, pod)
     if pod.role == ev.HEAD:
         if cs.head == pod.name:
             cs.head = ""
@@ -341,15 +340,20 @@ def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
             cs.outdated -= 1
 
 
+def _unindex(cs: ClusterState, pod: ev.PodSeen) -> None:
+    entry = cs.live_ips.get(pod.ip) if pod.ip else None
+    if entry is not None and entry.name == pod.name:
+        del cs.live_ips[pod.ip]
+
+
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
     cs = cluster(state, event.cluster)
     name = event.name
     old = cs.pods.get(name)
     cs.pods[name] = event
     if old is not None and event.role == ev.WORKER and _same_contribution(old, event):
-        if event.live and name not in cs.deleting:  # keep the IP index on the new record
-            if old.ip and cs.live_ips.get(old.ip) is old:
-                del cs.live_ips[old.ip]
+        if old.ip != event.ip and event.live and name not in cs.deleting:
+            _unindex(cs, old)  # the IP index names the pod by IP; only a new IP moves it
             if event.ip:
                 cs.live_ips[event.ip] = event
         return  # e.g. Pending -> Running: nothing a decision reads has changed
