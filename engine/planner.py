@@ -341,15 +341,17 @@ def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
     sent = cs.status_sent
     head_ready = sig[4]
     head_since = cs.head_ready_since if sent is not None and sent[0][4] == head_ready else now
-    desired = {t: counts.get(t, 0) + n for t, n in sorted(cs.inflight.items()) if n}
-    for t, n in counts.items():
-        desired.setdefault(t, n)
+    # Every type is listed, zeros included: a status is written as a merge patch, where a
+    # type left out would keep its old count.
+    types = sorted({*(cs.spec.pod_types if cs.spec else ()), *cs.live, *cs.inflight})
+    workers = {t: cs.live.get(t, 0) for t in types}
+    desired = {t: cs.live.get(t, 0) + cs.inflight.get(t, 0) for t in types}
     status: dict[str, Any] = {
         "phase": cs.phase.value,
         "autoscalerRetries": cs.retries,
         "observedGeneration": cs.generation,
-        "workers": counts,
-        "desiredWorkers": dict(sorted(desired.items())),
+        "workers": workers,
+        "desiredWorkers": desired,
         "conditions": [
             _condition("HeadPodReady", head_ready,
                        "HeadPodRunning" if head_ready else "HeadPodNotRunning", head_since,

@@ -110,3 +110,9 @@ def test_plan_terminates_idle_workers_above_min(tmp_path: Path,
     assert cli.main(["plan", str(cluster), "--state", str(state)]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert [t["reason"] for t in plan["terminate"]] == ["idle"]
+
+
+def test_plot_draws_live_and_desired_workers(tmp_path: Path) -> None:
+    out = tmp_path / "workers.png"
+    assert cli.main(["run", "head-kill", "--quiet", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -55,3 +55,12 @@ def test_summary_has_the_documented_shape() -> None:
                            "events", "expectations", "clusters", "actions", "violations"}
     assert result["clusters"]["scale/example-cluster"]["pods"] == 1
     assert result["actions"]["CreatePod"] > 30
+
+
+def test_status_worker_counts_drop_to_zero_in_the_api() -> None:
+    """A status is a merge patch: a type that went to zero must be written as 0."""
+    world = World(scenario=load(cli.bundled()["scaling"]))
+    world.run()
+    status = world.api.objects["rayclusters"][("scale", "example-cluster")]["status"]
+    assert status["workers"] == {"rayHeadType": 0, "rayWorkerType": 0}
+    assert status["desiredWorkers"] == {"rayHeadType": 0, "rayWorkerType": 0}
