@@ -153,9 +153,9 @@ def test_every_log_line_starts_with_the_cluster_prefix() -> None:
 
 def test_status_worker_counts_follow_within_the_status_period() -> None:
     world = launched()
-    assert world.status[KEY]["workers"] == {}
+    assert world.status[KEY]["workers"] == {"head-node": 0, "worker-node": 0}
     world.advance(5.0)
-    assert world.status[KEY]["workers"] == {"worker-node": 2}
+    assert world.status[KEY]["workers"] == {"head-node": 0, "worker-node": 2}
 
 
 def test_operator_restart_adopts_pods_without_duplicates() -> None:
