@@ -20,38 +20,31 @@ from engine import events as ev
 from engine import state as st
 
 
-def replay(events: list[ev.Event]) -> tuple[float, st.State]:
-    """Fold and plan every event on a fresh state; return events/s and the final state."""
+def _timed(items: list[Any], fold: Callable[[st.State, Any], st.State]) -> tuple[float, st.State]:
+    """Fold every item on a fresh state with the collector paused; items per second."""
     state = st.initial(synced=True)
-    step = planner.step
     gc.collect()
     gc.disable()
     try:
         start = time.perf_counter_ns()
-        for event in events:
-            state, _ = step(state, event)
+        for item in items:
+            state = fold(state, item)
         elapsed = time.perf_counter_ns() - start
     finally:
         gc.enable()
-    return len(events) / (elapsed / 1e9), state
+    return len(items) / (elapsed / 1e9), state
+
+
+def replay(events: list[ev.Event]) -> tuple[float, st.State]:
+    """Fold and plan every event on a fresh state; return events/s and the final state."""
+    step = planner.step
+    return _timed(events, lambda state, event: step(state, event)[0])
 
 
 def replay_jsonl(lines: list[str]) -> float:
     """B1(b): decode each JSON line, then fold and plan it."""
-    state = st.initial(synced=True)
-    step = planner.step
-    loads = json.loads
-    decode = codec.event_from_dict
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for line in lines:
-            state, _ = step(state, decode(loads(line)))
-        elapsed = time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-    return len(lines) / (elapsed / 1e9)
+    step, loads, decode = planner.step, json.loads, codec.event_from_dict
+    return _timed(lines, lambda state, line: step(state, decode(loads(line)))[0])[0]
 
 
 def encode_lines(events: list[ev.Event]) -> list[str]:

@@ -5,6 +5,25 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+
+def pod_config(prefix: str) -> dict[str, Any]:
+    """The example's pod template: one 1-CPU, 1 GiB container."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"generateName": prefix},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "ray-node",
+                "image": "rayproject/ray:latest",
+                "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"},
+                              "limits": {"cpu": "1000m", "memory": "1Gi"}},
+            }],
+        },
+    }
+
+
 EXAMPLE: dict[str, Any] = {
     "apiVersion": "cluster.ray.io/v1",
     "kind": "RayCluster",
@@ -17,40 +36,14 @@ EXAMPLE: dict[str, Any] = {
         "podTypes": [
             {
                 "name": "head-node",
-                "podConfig": {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {"generateName": "ray-head-"},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{
-                            "name": "ray-node",
-                            "image": "rayproject/ray:latest",
-                            "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"},
-                                          "limits": {"cpu": "1000m", "memory": "1Gi"}},
-                        }],
-                    },
-                },
+                "podConfig": pod_config("ray-head-"),
             },
             {
                 "name": "worker-node",
                 "minWorkers": 2,
                 "maxWorkers": 3,
                 "rayResources": {"example-resource-a": 1, "example-resource-b": 1},
-                "podConfig": {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {"generateName": "ray-worker-"},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{
-                            "name": "ray-node",
-                            "image": "rayproject/ray:latest",
-                            "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"},
-                                          "limits": {"cpu": "1000m", "memory": "1Gi"}},
-                        }],
-                    },
-                },
+                "podConfig": pod_config("ray-worker-"),
             },
         ],
     },

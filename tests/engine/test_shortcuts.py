@@ -27,6 +27,13 @@ def world(*, exhaustive: bool, low: int, high: int) -> World:
     return w
 
 
+def assert_same_decisions(a: World, b: World, steps: list[tuple[object, ...]]) -> None:
+    for op in steps:
+        run(a, op)
+        run(b, op)
+        assert encoded(a.actions) == encoded(b.actions)
+
+
 @settings(max_examples=200, deadline=None)
 @given(low=st.integers(0, 2), extra=st.integers(0, 5), steps=st.lists(ops, max_size=60))
 def test_shortcuts_decide_exactly_what_the_exhaustive_engine_decides(
@@ -34,10 +41,7 @@ def test_shortcuts_decide_exactly_what_the_exhaustive_engine_decides(
 ) -> None:
     fast = world(exhaustive=False, low=low, high=low + extra)
     slow = world(exhaustive=True, low=low, high=low + extra)
-    for op in steps:
-        run(fast, op)
-        run(slow, op)
-        assert encoded(fast.actions) == encoded(slow.actions)
+    assert_same_decisions(fast, slow, steps)
 
 
 @settings(max_examples=150, deadline=None)
@@ -48,7 +52,4 @@ def test_partial_load_reports_decide_like_complete_ones(
     full = world(exhaustive=False, low=low, high=low + extra)
     delta = world(exhaustive=False, low=low, high=low + extra)
     delta.delta = True
-    for op in steps:
-        run(full, op)
-        run(delta, op)
-        assert encoded(full.actions) == encoded(delta.actions)
+    assert_same_decisions(full, delta, steps)
