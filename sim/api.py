@@ -20,7 +20,6 @@ Stored objects are never mutated: every write builds a new dict, so objects hand
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import re
@@ -340,9 +339,10 @@ def _suffix(n: int) -> str:
 
 
 def merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch, building new dicts (never mutating `target`)."""
+    """RFC 7386 JSON merge patch, building new dicts (never mutating `target`). Values that
+    are not objects are taken as they are: nothing stored is ever mutated."""
     if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
+        return patch
     out = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:

@@ -84,6 +84,7 @@ class World:
     reported: dict[tuple[str, ev.ClusterKey], dict[str, int]] = field(factory=dict)
     sampling: bool = False  # keep live/desired workers over time (for --plot)
     cut: dict[str, float] = field(factory=dict)  # operator -> its watches are down until
+    requests_memo: dict[int, tuple[Any, dict[str, float]]] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -293,7 +294,7 @@ class World:
         pod = self._pod(key)
         if pod is None or pod["metadata"].get("deletionTimestamp"):
             return
-        need = _requests(pod)
+        need = self._requests(pod)
         node = self._fit(need)
         if node is None:
             if key not in self.unschedulable:
@@ -307,6 +308,19 @@ class World:
         delay = self.scenario.startup_delay + self.scenario.startup_jitter * self.rng.random()
         self.api.patch("pods", key[0], key[1], {"spec": {"nodeName": self._node_name(node)}})
         self.at(self.now + delay, lambda: self._start(key))
+
+    def _requests(self, pod: dict[str, Any]) -> dict[str, float]:
+        """What a pod asks the scheduler for. Pods of one template share their spec object,
+        so the answer is kept per spec (with the spec itself, so its id cannot be reused)."""
+        spec = pod.get("spec") or {}
+        found = self.requests_memo.get(id(spec))
+        if found is not None and found[0] is spec:
+            return found[1]
+        need = _parse_requests(pod)
+        if len(self.requests_memo) > 10_000:
+            self.requests_memo.clear()
+        self.requests_memo[id(spec)] = (spec, need)
+        return need
 
     def _node_name(self, index: int) -> str:
         return self.capacity[index].name if self.capacity else f"sim-node-{index}"
@@ -584,7 +598,7 @@ def _key(text: str) -> ev.ClusterKey:
     return (ns, name)
 
 
-def _requests(pod: dict[str, Any]) -> dict[str, float]:
+def _parse_requests(pod: dict[str, Any]) -> dict[str, float]:
     from engine import quantities
 
     need: dict[str, float] = {}
