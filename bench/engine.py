@@ -11,7 +11,7 @@ import json
 import random
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench import workloads
@@ -47,7 +47,7 @@ def replay_jsonl(lines: list[str]) -> float:
     return _timed(lines, lambda state, line: step(state, decode(loads(line)))[0])[0]
 
 
-def encode_lines(events: list[ev.Event]) -> list[str]:
+def encode_lines(events: Sequence[ev.Event]) -> list[str]:
     return [json.dumps(codec.event_to_dict(e), separators=(",", ":")) for e in events]
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from bench import workloads
 from engine import manifests
+from sim.api import Client
 from sim.scenario import OperatorSpec, Scenario, Step
-from sim.world import World
+from sim.world import World, tune_gc
 
 
 def _scenario(name: str, *, operators: tuple[OperatorSpec, ...], steps: list[Step],
@@ -43,6 +44,7 @@ def burst(*, clusters: int, workers: int) -> dict[str, float]:
     scenario = _scenario("B3", operators=(OperatorSpec(name="op", namespace="default",
                                                        scope="cluster"),),
                          steps=steps, delay=1.0, jitter=4.0, duration=240.0)
+    tune_gc()
     world = World(scenario=scenario)
     running: set[str] = set()
     marks: dict[str, float] = {}
@@ -72,7 +74,13 @@ def burst(*, clusters: int, workers: int) -> dict[str, float]:
             "pods_per_second": 2 * pods / wall,
             "virtual_up_seconds": marks.get("up", float("nan")) - 10.0,
             "virtual_down_seconds": marks.get("down", float("nan")) - 120.0,
-            "api_calls_per_pod": sum(world.operators["op"].api.calls.values()) / pods}
+            "api_calls_per_pod": sum(_client(world).calls.values()) / pods}
+
+
+def _client(world: World) -> Client:
+    client = world.operators["op"].api
+    assert isinstance(client, Client)
+    return client
 
 
 def fairness(*, clusters: int, big: int, qps: float, burst_size: int) -> dict[str, float]:
@@ -119,14 +127,14 @@ def fairness(*, clusters: int, big: int, qps: float, burst_size: int) -> dict[st
     world.api.watchers.append(watch)
     started = time.perf_counter()
     world.start()
-    client = world.operators["op"].api
-    client.times = []  # type: ignore[attr-defined]
+    client = _client(world)
+    client.times = []
     world.schedule(scenario.timeline)
     world.advance_to(scenario.duration)
     wall = time.perf_counter() - started
     waits = sorted(first[k] - asked[k] for k in asked if k in first)
     missing = len(asked) - len(waits)
-    times = [t for t in client.times if t >= start]  # type: ignore[attr-defined]
+    times = [t for t in client.times if t >= start]
     busy = [t for t in times if t <= max(creates)] if creates else []  # until the big one is done
     window = max(busy) - min(busy) if len(busy) > 1 else 0.0
     peak, first_i = 0, 0

@@ -93,8 +93,8 @@ class InstantWorld:
                           role=action.role, launch_hash=labels["ray-launch-config"])
             self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
                                               outcome=ev.DONE))
-            self.queue.append(ev.PodSeen(at=now, phase=ev.PENDING, **common))  # type: ignore[arg-type]
-            self.queue.append(ev.PodSeen(at=now, phase=ev.RUNNING, ip=ip, **common))  # type: ignore[arg-type]
+            self.queue.append(ev.PodSeen(at=now, phase=ev.PENDING, **common))
+            self.queue.append(ev.PodSeen(at=now, phase=ev.RUNNING, ip=ip, **common))
         elif isinstance(action, act.DeletePod):
             self.pods.get(action.cluster, {}).pop(action.name, None)
             self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
@@ -108,6 +108,21 @@ class InstantWorld:
         while self.queue:
             event = self.queue.pop(0)
             self.send(_retime(event, now))
+
+    def demand(self, key: ev.ClusterKey, now: float, top: int) -> int:
+        """Tasks wanting a CPU in cluster `key` at `now`.
+
+        - `steps`: each cluster's demand jumps every 2 minutes (clusters staggered) between
+          none, half its maximum and 1.2x its maximum, like batch jobs arriving and ending;
+        - `ramp`: demand climbs for a minute to 1.5x the maximum, holds, then stops for two
+          minutes; every 5 s report brings new demand, the worst case for the planner.
+        """
+        if self.pattern == "ramp":
+            phase = (now / 60.0) % 4
+            return 0 if phase >= 2 else int(top * 1.5 * min(1.0, phase))
+        offset = int(key[1][1:]) % 120
+        level = int((now + offset) // 120) % 3
+        return (0, top // 2, int(top * 1.2))[level]
 
     def load(self, key: ev.ClusterKey, now: float) -> None:
         pods = self.pods.get(key, {})
@@ -136,29 +151,12 @@ class InstantWorld:
         ))
 
 
-def demand(self: InstantWorld, key: ev.ClusterKey, now: float, top: int) -> int:
-    """Tasks wanting a CPU in cluster `key` at `now`.
-
-    - `steps`: each cluster's demand jumps every 2 minutes (clusters staggered) between
-      none, half its maximum and 1.2x its maximum, like batch jobs arriving and ending;
-    - `ramp`: demand climbs for a minute to 1.5x the maximum, holds, then stops for two
-      minutes; every 5 s report brings new demand, the worst case for the planner.
-    """
-    if self.pattern == "ramp":
-        phase = (now / 60.0) % 4
-        return 0 if phase >= 2 else int(top * 1.5 * min(1.0, phase))
-    offset = int(key[1][1:]) % 120
-    level = int((now + offset) // 120) % 3
-    return (0, top // 2, int(top * 1.2))[level]
-
-
-InstantWorld.demand = demand  # type: ignore[attr-defined]
 
 
 def _retime(event: ev.Event, now: float) -> ev.Event:
     import attrs
 
-    return attrs.evolve(event, at=now)  # type: ignore[arg-type,no-any-return]
+    return attrs.evolve(event, at=now)
 
 
 def record_run(*, clusters: int, pods_per_cluster: int, events: int, seed: int = 0,

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from sim import report
 from sim.scenario import Scenario, ScenarioError, load
-from sim.world import World
+from sim.world import World, tune_gc
 
 DEFAULT = "multi-cluster"
 
@@ -115,6 +115,7 @@ def _run(scenario: Scenario, args: Any, console: Console) -> int:
         scenario = attrs.evolve(scenario, seed=args.seed)
     trace = open(args.trace, "w") if args.trace else None  # noqa: SIM115
     live = sys.stdout.isatty() and not args.quiet
+    tune_gc()
     world = World(scenario=scenario, trace_out=trace, sampling=bool(args.plot))
     started = time.perf_counter()
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from engine import actions as act
 from engine import codec, planner
 from engine import events as ev
 from engine import spec as specs
@@ -90,11 +91,11 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
         state = st.evolve(state, event)
     actions = planner.plan(state, now)
     launch = Counter(a.pod_type for a in actions
-                     if isinstance(a, planner.act.CreatePod) and a.role == ev.WORKER)
+                     if isinstance(a, act.CreatePod) and a.role == ev.WORKER)
     return {
         "launch": dict(sorted(launch.items())),
         "terminate": [{"pod": a.name, "reason": a.reason} for a in actions
-                      if isinstance(a, planner.act.DeletePod)],
+                      if isinstance(a, act.DeletePod)],
         "actions": [codec.action_to_dict(a) for a in actions],
     }
 

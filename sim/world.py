@@ -19,6 +19,7 @@ Invariants checked during the run become `violations` (interfaces.md §4).
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import json
 import random
@@ -591,6 +592,17 @@ class World:
             if cluster and (ns, cluster) not in self.api.objects["rayclusters"] and not pod[
                     "metadata"].get("deletionTimestamp"):
                 self.violations.append(f"end: pod {ns}/{pod_name} belongs to no live cluster")
+
+
+def tune_gc() -> None:
+    """Collect the young generation every 100,000 allocations instead of 700.
+
+    A simulation allocates millions of short-lived, acyclic dicts (API objects, events); with
+    the default threshold the collector's full passes grow with the heap and took about a
+    fifth of a 100k-pod run. Memory stays bounded: garbage without cycles is still freed at
+    once by reference counting. Called by the command line and the benchmarks (a process
+    policy, not a library side effect)."""
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _key(text: str) -> ev.ClusterKey:

@@ -22,8 +22,8 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_on_the_engine_and_the_driver() -> None:
-    result = run(sys.executable, "-m", "mypy", "--strict", "engine", "driver")
+def test_mypy_strict() -> None:
+    result = run(sys.executable, "-m", "mypy", "--strict", "engine", "driver", "sim", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
