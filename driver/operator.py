@@ -20,7 +20,7 @@ from driver import execute, translate
 from driver.budget import Budget
 from engine import actions as act
 from engine import events as ev
-from engine import planner
+from engine import planner, scopes
 from engine import state as st
 
 TraceHook = Callable[[str, "Operator", Any], None]
@@ -40,7 +40,7 @@ class Operator:
 
     name: str
     api: execute.Api
-    namespaces: frozenset[str] | None = None  # None: every namespace
+    scope: scopes.Scope = scopes.EVERYWHERE
     state: st.State = field(factory=st.initial)
     inbox: deque[ev.Event] = field(factory=deque)
     log: Callable[[str], None] = print
@@ -53,7 +53,7 @@ class Operator:
     resume: Callable[[float], None] = lambda at: None  # call `run` again at this time
 
     def covers(self, namespace: str) -> bool:
-        return self.namespaces is None or namespace in self.namespaces
+        return self.scope.covers(namespace)
 
     def observe(self, resource: str, kind: str, obj: Mapping[str, Any], at: float) -> None:
         """Take one watch or list item of `resource` ("rayclusters", "pods", "services")."""

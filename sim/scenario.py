@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from attrs import field, frozen
 
+from engine import scopes
+
 STEP_KINDS = ("apply", "applyFile", "workload", "request_resources", "kill_pod",
               "fail_pod", "restart_operator", "api_faults", "watch_cut", "delete")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -44,13 +46,18 @@ class NodePool:
 class OperatorSpec:
     name: str
     namespace: str
-    scope: str  # cluster | namespace
+    scope: str  # cluster | namespace | namespaces
     qps: float | None = None  # API calls per second (None: unlimited)
     burst: int = 10
+    namespaces: tuple[str, ...] = ()  # with scope `namespaces`
 
     @property
-    def namespaces(self) -> frozenset[str] | None:
-        return None if self.scope == "cluster" else frozenset({self.namespace})
+    def scope_value(self) -> scopes.Scope:
+        if self.scope == "cluster":
+            return scopes.EVERYWHERE
+        if self.scope == "namespace":
+            return scopes.only([self.namespace])
+        return scopes.only(self.namespaces)
 
 
 @frozen(kw_only=True)
@@ -211,18 +218,28 @@ def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
     out = []
     for i, item in enumerate(_list(r, value, "operators")):
         path = f"operators[{i}]"
-        o = r.mapping(item, path, {"name", "namespace", "scope", "qps", "burst"})
+        o = r.mapping(item, path, {"name", "namespace", "scope", "namespaces", "qps", "burst"})
         qps = o.get("qps")
         if qps is not None and (isinstance(qps, bool) or not isinstance(qps, int | float)
                                 or qps <= 0):
             raise r.fail(f"{path}.qps", f"expected a number > 0, got {_show(qps)}")
         scope = o.get("scope", "cluster")
-        if scope not in ("cluster", "namespace"):
-            raise r.fail(f"{path}.scope", f"expected cluster or namespace, got {_show(scope)}")
+        if scope not in ("cluster", "namespace", "namespaces"):
+            raise r.fail(f"{path}.scope",
+                         f"expected cluster, namespace or namespaces, got {_show(scope)}")
+        watched = tuple(_list(r, o.get("namespaces"), f"{path}.namespaces"))
+        if scope == "namespaces":
+            try:
+                scopes.only([str(n) for n in watched])
+            except scopes.ScopeError as exc:
+                raise r.fail(f"{path}.namespaces", str(exc).split(": ", 1)[1]) from None
+        elif watched:
+            raise r.fail(f"{path}.namespaces", "expected only with scope: namespaces")
         out.append(OperatorSpec(name=r.string(o.get("name"), f"{path}.name"),
                                 namespace=r.string(o.get("namespace", "default"),
                                                    f"{path}.namespace"),
                                 scope=scope, qps=float(qps) if qps is not None else None,
+                                namespaces=tuple(str(n) for n in watched),
                                 burst=r.integer(o.get("burst", 10), f"{path}.burst", 1)))
     names = [o.name for o in out]
     for name in names:

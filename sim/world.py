@@ -156,7 +156,7 @@ class World:
     def _start_operator(self, name: str) -> None:
         self.reported = {k: v for k, v in self.reported.items() if k[0] != name}
         spec = next(o for o in self.scenario.operators if o.name == name)
-        op = Operator(name=name, api=Client(self.api), namespaces=spec.namespaces,
+        op = Operator(name=name, api=Client(self.api), scope=spec.scope_value,
                       log=self._log_for(name), requeue=self._requeue_for(name),
                       trace=self._trace, clock=lambda: self.now)
         if spec.qps is not None:

@@ -116,3 +116,13 @@ def test_plot_draws_live_and_desired_workers(tmp_path: Path) -> None:
     out = tmp_path / "workers.png"
     assert cli.main(["run", "head-kill", "--quiet", "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_bad_namespace_list_is_refused(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = {**GOOD, "expect": [],
+                "operators": [{"name": "op", "scope": "namespaces", "namespaces": ["Bad_Ns"]}]}
+    path = write(tmp_path, scenario)
+    assert cli.main(["validate", str(path)]) == 2
+    assert "operators[0].namespaces: ['Bad_Ns'] are not valid namespace names" in \
+        capsys.readouterr().err
