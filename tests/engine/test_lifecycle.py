@@ -176,3 +176,18 @@ def test_operator_restart_adopts_pods_without_duplicates() -> None:
     effects = [a for a in fresh.actions if isinstance(a, act.CreatePod | act.DeletePod)]
     assert effects == []
     assert not any(isinstance(a, act.PatchStatus) for a in fresh.actions)
+
+
+def test_ray_unreachable_restarts_the_head_after_backoff() -> None:
+    world = launched()
+    head = world.heads(KEY)
+    world.send(ev.RayUnreachable(cluster=KEY, at=world.now, reason="GCS timeout"))
+    world.settle()
+    assert world.status[KEY]["phase"] == "AutoscalingExceptionRecovery"
+    assert world.status[KEY]["autoscalerRetries"] == 1
+    assert world.heads(KEY) == head  # not before the backoff
+    world.advance(10.0)
+    assert world.heads(KEY) and world.heads(KEY) != head
+    assert world.status[KEY]["phase"] == "Running"
+    reasons = [a.reason for a in world.actions if isinstance(a, act.DeletePod)]
+    assert reasons == ["recovery"]
