@@ -90,7 +90,7 @@ def _list(console: Console) -> int:
     for name, path in bundled().items():
         data = yaml.safe_load(path.read_text()) or {}
         marker = " (default)" if name == DEFAULT else ""
-        console.print(f"{name}{marker}: {data.get('description', '')}", highlight=False)
+        print(f"{name}{marker}: {data.get('description', '')}")  # one line each, never wrapped
     return 0
 
 

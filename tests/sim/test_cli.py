@@ -126,3 +126,8 @@ def test_a_bad_namespace_list_is_refused(tmp_path: Path,
     assert cli.main(["validate", str(path)]) == 2
     assert "operators[0].namespaces: ['Bad_Ns'] are not valid namespace names" in \
         capsys.readouterr().err
+
+
+def test_list_prints_one_line_per_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == len(cli.bundled())
