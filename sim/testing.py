@@ -10,7 +10,6 @@ within [minWorkers, maxWorkers]; at the end the recorded trace must replay ident
 
 from __future__ import annotations
 
-import copy
 import io
 from typing import Any
 
@@ -166,6 +165,3 @@ class WorldMachine(RuleBasedStateMachine):
         ok, message, _ = report.replay(io.StringIO(self.trace.getvalue()))
         assert ok, message
 
-
-def copy_of(obj: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(obj)
