@@ -1,4 +1,4 @@
-"""The in-memory Kubernetes API behaves as controllers rely on (controller-runtime's fake does not)."""
+"""The in-memory Kubernetes API behaves as controllers rely on (unlike a thin fake)."""
 
 from __future__ import annotations
 
