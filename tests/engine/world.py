@@ -49,6 +49,7 @@ class World:
     status: dict[ev.ClusterKey, dict[str, Any]] = field(factory=dict)
     next_ip: int = 1
     delta: bool = False  # send load reports as changes since the previous one
+    idle_since: dict[str, float] = field(factory=dict)  # as a Ray head tracks it
     sent: dict[ev.ClusterKey, dict[str, ev.RayNode]] = field(factory=dict)
 
     def send(self, event: ev.Event) -> tuple[act.Action, ...]:
@@ -161,8 +162,14 @@ class World:
                 continue
             t = cs.spec.pod_types[pod.pod_type] if cs.spec else None
             total = dict(t.resources) if t else {}
+            if pod.name in busy or idle <= 0:
+                self.idle_since.pop(pod.name, None)
+                seconds = 0.0
+            else:  # idle time grows from when the node went idle, as the GCS reports it
+                since = self.idle_since.setdefault(pod.name, self.now - idle)
+                seconds = self.now - since
             nodes.append(ev.RayNode(ip=pod.ip, total=total, available=total,
-                                    idle_seconds=0.0 if pod.name in busy else idle))
+                                    idle_seconds=seconds))
         pending_bundles = tuple(ev.Bundle(resources=r, count=c) for r, c in pending)
         if not self.delta:
             self.send(ev.RayLoad(cluster=cluster, at=self.now, pending=pending_bundles,
