@@ -33,7 +33,7 @@ from driver.budget import Budget
 from driver.execute import ApiError
 from driver.operator import Operator
 from engine import actions as act
-from engine import codec, manifests
+from engine import codec, manifests, ownership
 from engine import events as ev
 from sim import ray as raymodel
 from sim.api import Api, Client, Fault
@@ -86,6 +86,7 @@ class World:
     sampling: bool = False  # keep live/desired workers over time (for --plot)
     cut: dict[str, float] = field(factory=dict)  # operator -> its watches are down until
     requests_memo: dict[int, tuple[Any, dict[str, float]]] = field(factory=dict)
+    acted: dict[ev.ClusterKey, set[str]] = field(factory=dict)  # installs that acted, by cluster
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -245,6 +246,7 @@ class World:
                 self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]} acted on by "
                                        f"{other} and {op.name}")
             self.actors[key] = op.name
+            self.acted.setdefault(key, set()).add(op.name)
         if isinstance(action, act.CreatePod) and action.role == ev.WORKER:
             since = self.demand_since.pop(key, None)
             if since is not None:
@@ -578,6 +580,23 @@ class World:
         self.at(self.now + SAMPLE_PERIOD, self._sample)
 
     def _final_checks(self) -> None:
+        self._ownership_checks()
+        self._bounds_checks()
+
+    def _ownership_checks(self) -> None:
+        """The management graph (engine.ownership) of what is there now and who acted."""
+        clusters = list(self.api.objects["rayclusters"])
+        pods = [(ns, name, (pod["metadata"].get("labels") or {}).get(manifests.LABEL_CLUSTER))
+                for (ns, name), pod in self.api.objects["pods"].items()]
+        graph = ownership.build(
+            installs={name: op.scope for name, op in self.operators.items()},
+            clusters=clusters,
+            pods=[(ns, name, owner) for ns, name, owner in pods if owner],
+            acting={key: names for key, names in self.acted.items() if key in clusters},
+        )
+        self.violations.extend(f"end: {v}" for v in ownership.violations(graph, settled=True))
+
+    def _bounds_checks(self) -> None:
         for (ns, name), obj in sorted(self.api.objects["rayclusters"].items()):
             spec = obj.get("spec") or {}
             seen = self.observe_cluster(f"{ns}/{name}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from sim import cli, report
 from sim.scenario import load
@@ -64,3 +66,21 @@ def test_status_worker_counts_drop_to_zero_in_the_api() -> None:
     status = world.api.objects["rayclusters"][("scale", "example-cluster")]["status"]
     assert status["workers"] == {"rayHeadType": 0, "rayWorkerType": 0}
     assert status["desiredWorkers"] == {"rayHeadType": 0, "rayWorkerType": 0}
+
+
+def test_two_installs_acting_on_one_cluster_are_reported(tmp_path: Path) -> None:
+    """The legacy docs' forbidden mix: a namespaced and a cluster-scoped operator over one
+    namespace. Until ownership with fencing (issue 4) settles it, it must be detected."""
+    cluster = (Path(cli.__file__).parent / "scenarios/clusters/example-cluster.yaml").read_text()
+    (tmp_path / "c.yaml").write_text(cluster)
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "forbidden-mix", "duration": "60s",
+        "operators": [{"name": "wide", "scope": "cluster"},
+                      {"name": "narrow", "namespace": "ray", "scope": "namespace"}],
+        "timeline": [{"at": "0s", "applyFile": "c.yaml"}],
+    }))
+    world = World(scenario=load(path))
+    world.run()
+    assert any("acted on by" in v for v in world.violations)
+    assert "end: ray/example-cluster has 2 acting installs: narrow, wide" in world.violations
