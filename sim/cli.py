@@ -7,6 +7,7 @@ names the file, the field and what was expected; nothing runs half-way).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -86,6 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def header(scenario: Scenario) -> str:
+    """Enough to reproduce the run: scenario, content hash, seed, operators and clock."""
+    try:
+        digest = hashlib.sha256(Path(scenario.source).read_bytes()).hexdigest()[:12]
+    except OSError:
+        digest = "n/a"
+    operators = ", ".join(f"{o.name} ({o.scope_value})" for o in scenario.operators)
+    return (f"scenario {scenario.name} (sha256 {digest}), seed {scenario.seed}, "
+            f"{scenario.duration:g} s virtual, {len(scenario.timeline)} steps, "
+            f"{len(scenario.expect)} expectations; operators: {operators}; "
+            f"pods start after {scenario.startup_delay:g} s + up to "
+            f"{scenario.startup_jitter:g} s; clock: virtual")
+
+
 def _list(console: Console) -> int:
     for name, path in bundled().items():
         data = yaml.safe_load(path.read_text()) or {}
@@ -117,6 +132,8 @@ def _run(scenario: Scenario, args: Any, console: Console) -> int:
     live = sys.stdout.isatty() and not args.quiet
     tune_gc()
     world = World(scenario=scenario, trace_out=trace, sampling=bool(args.plot))
+    if not args.quiet:
+        print(header(scenario))  # one line, as a log line: never wrapped
     started = time.perf_counter()
     try:
         if live:
