@@ -48,11 +48,6 @@ def owner_reference(spec: ClusterSpec) -> dict[str, Any]:
     }
 
 
-def selector(cluster_name: str) -> str:
-    """The label selector of every pod of one cluster."""
-    return f"{LABEL_CLUSTER}={cluster_name}"
-
-
 @frozen(kw_only=True)
 class PodTemplate:
     """Everything of a Pod manifest but its name, shared by one batch of creates."""

@@ -390,4 +390,3 @@ def _status_sent(cs: st.ClusterState, status: Mapping[str, Any], now: float) -> 
         cs.head_ready_since = now
     cs.status_sent = (sig, dict(cs.live))
     cs.status_sent_at = now
-    cs.status_inflight = True

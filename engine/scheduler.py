@@ -63,7 +63,6 @@ class Launch:
 
     to_launch: Mapping[str, int]
     unfulfilled: Demand
-    min_workers: Mapping[str, int]
 
 
 def group(bundles: Sequence[tuple[Mapping[str, float], int]]) -> Demand:
@@ -245,13 +244,6 @@ def _merge_adjacent(demand: Demand) -> Demand:
     return out
 
 
-def utilization_score(
-    node_resources: Mapping[str, float], demand: Demand
-) -> tuple[bool, int, float, float] | None:
-    """Ray's `_resource_based_utilization_scorer` over grouped demand."""
-    return _score(node_resources, demand)[0]
-
-
 def _score(
     node_resources: Mapping[str, float], demand: Demand
 ) -> tuple[tuple[bool, int, float, float] | None, list[int]]:
@@ -410,7 +402,7 @@ def nodes_to_launch(
         connected = _connected(nodes)
     throttled = _throttle(total, connected, counts_before, launching, min_adds, pg_limit,
                           upscaling_speed)
-    return Launch(to_launch=throttled, unfulfilled=final_unfulfilled, min_workers=min_adds)
+    return Launch(to_launch=throttled, unfulfilled=final_unfulfilled)
 
 
 def _cluster_resources(

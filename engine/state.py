@@ -72,7 +72,6 @@ class ClusterState:
     failures: int = 0
     backoff_until: float = 0.0
     running_since: float = -1.0
-    observed_status: dict[str, Any] = field(factory=dict)
     pods: dict[str, ev.PodSeen] = field(factory=dict)
     creating: dict[str, Creating] = field(factory=dict)
     deleting: dict[str, float] = field(factory=dict)
@@ -97,7 +96,6 @@ class ClusterState:
     service_inflight: str = ""
     status_sent: tuple[Any, ...] | None = None
     status_sent_at: float = -math.inf
-    status_inflight: bool = False
     needs_update: bool = True
     wake_pending: float = math.inf  # the earliest timer the planner asked for (Requeue)
     expiry_at: float = math.inf  # when the oldest acknowledged create expires
@@ -259,7 +257,6 @@ def _adopt_status(cs: ClusterState, obj: Any) -> None:
     status = obj.get("status") if isinstance(obj, dict) else None
     if not isinstance(status, dict):
         return
-    cs.observed_status = status
     retries = status.get("autoscalerRetries")
     if isinstance(retries, int) and not isinstance(retries, bool) and retries > 0:
         cs.retries = retries
@@ -547,7 +544,6 @@ def _service_result(
 def _status_result(
     state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
 ) -> None:
-    cs.status_inflight = False
     if not ok or event.outcome == ev.CONFLICT:
         cs.status_sent = None
         wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)

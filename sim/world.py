@@ -80,7 +80,7 @@ class World:
     deleting_idle: set[tuple[str, str]] = field(factory=set)
     series: list[tuple[float, str, int, int]] = field(factory=list)
     stopping: set[tuple[str, str]] = field(factory=set)
-    requeues: set[tuple[str, float]] = field(factory=set)
+    requeues: set[tuple[str, str, float]] = field(factory=set)
     cluster_pods: dict[ev.ClusterKey, dict[str, None]] = field(factory=dict)  # by cluster
     reported: dict[tuple[str, ev.ClusterKey], dict[str, int]] = field(factory=dict)
     sampling: bool = False  # keep live/desired workers over time (for --plot)
@@ -191,33 +191,31 @@ class World:
             self.log(f"[{name}] {line}")
         return write
 
-    def _requeue_for(self, name: str) -> Callable[[float], None]:
-        def requeue(t: float) -> None:
-            if (name, t) in self.requeues:
-                return
-            self.requeues.add((name, t))
+    def _once(self, key: tuple[str, str, float], fn: Callable[[], None]) -> None:
+        """Call `fn` at time key[2], once however often it is asked for."""
+        if key in self.requeues:
+            return
+        self.requeues.add(key)
 
-            def fire() -> None:
-                self.requeues.discard((name, t))
-                op = self.operators.get(name)
-                if op is not None:
-                    op.tick(self.now)
-            self.at(max(t, self.now), fire)
-        return requeue
+        def fire() -> None:
+            self.requeues.discard(key)
+            fn()
+        self.at(max(key[2], self.now), fire)
+
+    def _requeue_for(self, name: str) -> Callable[[float], None]:
+        """An engine timer: a Tick for operator `name` (whichever instance runs then)."""
+        def tick() -> None:
+            op = self.operators.get(name)
+            if op is not None:
+                op.tick(self.now)
+        return lambda t: self._once(("tick", name, t), tick)
 
     def _resume_for(self, op: Operator) -> Callable[[float], None]:
-        def resume(t: float) -> None:
-            key = (op.name, t)
-            if key in self.requeues:
-                return
-            self.requeues.add(key)
-
-            def fire() -> None:
-                self.requeues.discard(key)
-                if self.operators.get(op.name) is op:
-                    self.events += op.run()
-            self.at(max(t, self.now), fire)
-        return resume
+        """The API budget refills: run this operator instance again, if it still runs."""
+        def resume() -> None:
+            if self.operators.get(op.name) is op:
+                self.events += op.run()
+        return lambda t: self._once(("resume", op.name, t), resume)
 
     def _trace(self, kind: str, op: Operator, item: Any) -> None:
         if kind == "action":
