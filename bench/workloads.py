@@ -16,6 +16,7 @@ from engine import actions as act
 from engine import events as ev
 from engine import planner
 from engine import state as st
+from sim.clusters import cluster_object
 
 WORKER_TYPE = "worker"
 HEAD_TYPE = "head"
@@ -23,37 +24,12 @@ HEAD_TYPE = "head"
 
 def raycluster(name: str, namespace: str, *, max_workers: int, min_workers: int = 0,
                idle_minutes: float = 0.5) -> dict[str, Any]:
-    """A RayCluster with a CPU-less head and one 1-CPU worker type."""
-    def pod_config(prefix: str) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"generateName": prefix},
-            "spec": {"containers": [{
-                "name": "ray-node", "image": "rayproject/ray:2.60.0",
-                "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
-                              "limits": {"cpu": "1", "memory": "1Gi"}},
-            }]},
-        }
-
-    return {
-        "apiVersion": "cluster.ray.io/v1",
-        "kind": "RayCluster",
-        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}",
-                     "generation": 1},
-        "spec": {
-            "maxWorkers": max_workers,
-            "upscalingSpeed": 100.0,
-            "idleTimeoutMinutes": idle_minutes,
-            "headPodType": HEAD_TYPE,
-            "podTypes": [
-                {"name": HEAD_TYPE, "podConfig": pod_config("head-"),
-                 "rayResources": {"CPU": 0}},
-                {"name": WORKER_TYPE, "minWorkers": min_workers, "maxWorkers": max_workers,
-                 "podConfig": pod_config("worker-")},
-            ],
-        },
-    }
+    """The simulator's test cluster (`sim.clusters.cluster_object`) as the API would return
+    it (uid, generation), scaling fast (upscalingSpeed 100)."""
+    obj = cluster_object(namespace, name, min_workers, max_workers,
+                                 idle_minutes=idle_minutes, upscaling_speed=100.0)
+    obj["metadata"].update(uid=f"uid-{namespace}-{name}", generation=1)
+    return obj
 
 
 def cluster_seen(obj: dict[str, Any], at: float) -> ev.ClusterSeen:

@@ -11,7 +11,6 @@ within [minWorkers, maxWorkers]; at the end the recorded trace must replay ident
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from hypothesis import note
 from hypothesis import strategies as st
@@ -27,33 +26,12 @@ from hypothesis.stateful import (
 
 from engine import manifests
 from sim import report
+from sim.clusters import cluster_object
 from sim.scenario import OperatorSpec, Scenario
 from sim.world import World
 
 NAMESPACES = ("ray", "team-a")
 NAMES = ("alpha", "beta", "gamma")
-
-
-def cluster_object(namespace: str, name: str, low: int, high: int) -> dict[str, Any]:
-    def pod_config(prefix: str) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": prefix},
-                "spec": {"restartPolicy": "Never", "containers": [{
-                    "name": "ray-node", "image": "rayproject/ray:2.60.0",
-                    "resources": {"requests": {"cpu": 1, "memory": "1Gi"},
-                                  "limits": {"cpu": 1, "memory": "1Gi"}}}]}}
-
-    return {
-        "apiVersion": "cluster.ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "maxWorkers": high, "idleTimeoutMinutes": 1, "headPodType": "head",
-            "podTypes": [
-                {"name": "head", "rayResources": {"CPU": 0}, "podConfig": pod_config("head-")},
-                {"name": "worker", "minWorkers": low, "maxWorkers": high,
-                 "podConfig": pod_config("worker-")},
-            ],
-        },
-    }
 
 
 class WorldMachine(RuleBasedStateMachine):
