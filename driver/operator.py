@@ -92,11 +92,12 @@ class Operator:
                     elif isinstance(event, ev.PodSeen):
                         listed_pods.add((event.cluster, event.name))
                 if resource == "services":
-                    labels = (obj.get("metadata") or {}).get("labels") or {}
-                    name = labels.get("ray-cluster-name")
-                    if name:
-                        meta = obj.get("metadata") or {}
-                        listed_services.add((str(meta.get("namespace") or "default"), str(name)))
+                    try:
+                        key = translate.service_cluster(obj)
+                    except translate.Malformed:
+                        key = None
+                    if key is not None:
+                        listed_services.add(key)
         for key, cs in list(self.state.clusters.items()):
             if not self.covers(key[0]):
                 continue

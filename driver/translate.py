@@ -71,12 +71,18 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
     )
 
 
+def service_cluster(obj: Mapping[str, Any]) -> ev.ClusterKey | None:
+    """The cluster whose head Service this is, or None for a Service that is not ours."""
+    meta = _meta(obj)
+    cluster_name = (meta.get("labels") or {}).get(manifests.LABEL_CLUSTER)
+    if not cluster_name:
+        return None
+    return (str(meta.get("namespace") or "default"), str(cluster_name))
+
+
 def service(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
     """Only the loss of a head Service matters: the engine creates it again."""
-    meta = _meta(obj)
-    labels = meta.get("labels") or {}
-    cluster_name = labels.get(manifests.LABEL_CLUSTER)
-    if kind != DELETED or not cluster_name:
+    key = service_cluster(obj)
+    if kind != DELETED or key is None:
         return None
-    return ev.ServiceGone(cluster=(str(meta.get("namespace") or "default"), str(cluster_name)),
-                          at=at)
+    return ev.ServiceGone(cluster=key, at=at)
