@@ -137,10 +137,49 @@ def may_launch_beyond_min(cs: ClusterState) -> bool:
     if cs.live_total + sum(inflight.values()) >= spec.max_workers:
         return False
     live = cs.live
-    return any(
+    if not any(
         live.get(name, 0) + inflight.get(name, 0) < t.max_workers
         for name, t in spec.pod_types.items()
-    )
+    ):
+        return False
+    return not _fits_free_capacity(cs, load.pending)
+
+
+def _fits_free_capacity(cs: ClusterState, pending: tuple[ev.Bundle, ...]) -> bool:
+    """Whether pending tasks of one shape all fit on what connected nodes have free.
+
+    The scheduler packs the demand first-fit onto every node it lists, connected ones with
+    their free resources among them; with one shape, every node takes as many as fit
+    whatever the order, so when the connected nodes alone take all of it nothing is left
+    to launch for. The free totals rule most busy clusters out at once; walking the report
+    stops as soon as the demand is placed (usually on the first nodes). Several shapes can
+    pack differently on more nodes: no shortcut then.
+    """
+    shape = pending[0].resources
+    left = 0
+    for bundle in pending:
+        if bundle.resources != shape:
+            return False
+        left += bundle.count
+    if left <= 0:
+        return True
+    free = cs.free_total
+    for k, v in shape.items():  # a bound first: the sums over all reported nodes
+        if v > 0 and not k.startswith(scheduler.IMPLICIT_PREFIX) and free.get(k, 0.0) < v * left:
+            return False
+    assert cs.spec is not None
+    types = cs.spec.pod_types
+    live_ips = cs.live_ips
+    for node, _ in cs.ray_nodes.values():
+        pod = live_ips.get(node.ip)
+        if pod is None or pod.pod_type not in types:
+            continue
+        if not node.available:
+            return False  # the scheduler stops a group at an empty node: keep its rule
+        left -= scheduler.fit_count(node.available, shape, left)
+        if left <= 0:
+            return True
+    return False
 
 
 def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) -> Decision:

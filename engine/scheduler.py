@@ -112,6 +112,11 @@ def _subtract(node: Resources, demand: Mapping[str, float]) -> None:
         node[k] -= v
 
 
+def fit_count(node: Mapping[str, float], demand: Mapping[str, float], limit: int) -> int:
+    """How many copies of `demand` (at most `limit`) first-fit places on a node."""
+    return _fit_count(dict(node), demand, limit)
+
+
 def _fit_count(node: Resources, demand: Mapping[str, float], limit: int) -> int:
     """Place up to `limit` copies of `demand` on `node` one by one, as Ray's loop would."""
     positive = [(k, v, _have(node, k)) for k, v in demand.items() if v > 0]

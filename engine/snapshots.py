@@ -26,7 +26,7 @@ FORMAT = 1
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
-                   "live_ips", "ray_nodes",
+                   "live_ips", "ray_nodes", "free_total",
                    "templates"})
 
 
@@ -116,6 +116,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     for ip, total, available, idle, at in raw["ray_nodes"]:
         cs.ray_nodes[ip] = (ev.RayNode(ip=ip, total=total, available=available,
                                        idle_seconds=idle), at)
+        st.add_free(cs.free_total, available, 1.0)
     if raw["status_sent"] is not None:
         (phase, *rest), counts = raw["status_sent"]
         cs.status_sent = ((Phase(phase), *rest), counts)

@@ -80,6 +80,7 @@ class ClusterState:
     outdated: int = 0  # live workers of an unknown type or an old launch config
     oldest_use: float = math.inf  # the least recent last-use time of any idle worker
     ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(factory=dict)  # IP -> (node, when)
+    free_total: dict[str, float] = field(factory=dict)  # free resources summed over ray_nodes
     idle_since: dict[str, float] = field(factory=dict)  # IP -> idle since (idle workers)
     templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
     inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
@@ -417,8 +418,8 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
         _drop_creating(cs, event.name)
         return
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
-    if pod.ip and (cs.ray_nodes.get(pod.ip) is not None):
-        del cs.ray_nodes[pod.ip]
+    if pod.ip and (entry := cs.ray_nodes.pop(pod.ip, None)) is not None:
+        add_free(cs.free_total, entry[0].available, -1.0)
         cs.idle_since.pop(pod.ip, None)
     if ours:
         return  # uncounted since the delete was recorded: no decision changes
@@ -440,18 +441,25 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.load = event
     cs.load_fresh = True
     cs.needs_update = True
-    nodes, idle_since = cs.ray_nodes, cs.idle_since
+    nodes, idle_since, free = cs.ray_nodes, cs.idle_since, cs.free_total
     if not event.partial:
         nodes.clear()
         idle_since.clear()
+        free.clear()
     for ip in event.gone:
-        nodes.pop(ip, None)
+        old = nodes.pop(ip, None)
+        if old is not None:
+            add_free(free, old[0].available, -1.0)
         idle_since.pop(ip, None)
     at = event.at
     head = cs.pods.get(cs.head) if cs.head else None
     head_ip = head.ip if head is not None else None
     for node in event.nodes:
         ip = node.ip
+        old = nodes.get(ip)
+        if old is not None:
+            add_free(free, old[0].available, -1.0)
+        add_free(free, node.available, 1.0)
         nodes[ip] = (node, at)
         if node.idle_seconds > 0 and ip != head_ip:
             idle_since[ip] = at - node.idle_seconds
@@ -461,6 +469,17 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     _mark(state, cs.key)
 
 
+def add_free(free: dict[str, float], available: Mapping[str, float], sign: float) -> None:
+    """Add (sign 1) or remove (sign -1) one node's free resources to the cluster's sums.
+
+    The sums bound what the connected nodes can take, so the planner can tell at once that
+    pending tasks cannot all fit (`engine.autoscaler`); negative values count as zero.
+    """
+    for k, v in available.items():
+        if v > 0:
+            free[k] = free.get(k, 0.0) + sign * v
+
+
 def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is None or cs.spec is None or cs.phase is Phase.NONE or cs.phase is Phase.ERROR:
@@ -468,6 +487,7 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs.restart_head = bool(cs.head)
     cs.load = None
     cs.ray_nodes.clear()
+    cs.free_total.clear()
     cs.idle_since.clear()
     _move(state, cs, Trigger.AUTOSCALING_FAILED, event.at)
     _mark(state, cs.key)

@@ -53,3 +53,21 @@ def test_partial_load_reports_decide_like_complete_ones(
     delta = world(exhaustive=False, low=low, high=low + extra)
     delta.delta = True
     assert_same_decisions(full, delta, steps)
+
+
+@settings(max_examples=100, deadline=None)
+@given(delta=st.booleans(), steps=st.lists(ops, max_size=60))
+def test_free_totals_are_the_sum_over_reported_nodes(
+    delta: bool, steps: list[tuple[object, ...]]
+) -> None:
+    w = world(exhaustive=False, low=0, high=4)
+    w.delta = delta
+    for op in steps:
+        run(w, op)
+        for cs in w.state.clusters.values():
+            expected: dict[str, float] = {}
+            for node, _ in cs.ray_nodes.values():
+                stmod.add_free(expected, node.available, 1.0)
+            assert {k: v for k, v in cs.free_total.items() if v} == {
+                k: v for k, v in expected.items() if v
+            }
