@@ -9,16 +9,21 @@ both provide it. Outcomes follow the Kubernetes contract:
 - status: a patch of the status subresource; 409 -> conflict (the engine sends it again);
 - Events: posted best-effort (a failure is logged, never retried);
 - Log: written by the caller's log sink with the cluster prefix;
-- Requeue: handed to the caller's timer.
+- Requeue: handed to the caller's timer;
+- the ownership claim: a merge patch of the annotation carrying the resourceVersion read, so
+  a concurrent writer makes it 409 (conflict: the watch brings the winner);
+- the install's Lease: patched with a new renewTime, created when missing.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engine import actions as act
+from engine import claims
 from engine import events as ev
 
 
@@ -115,7 +120,36 @@ def _effect(api: Api, action: act.Action, at: float) -> ev.ActionResult:
                        "spec": action.manifest["spec"]})
     elif isinstance(action, act.PatchStatus):
         api.patch_status("rayclusters", namespace, action.cluster[1], action.status)
+    elif isinstance(action, act.WriteClaim):
+        api.patch("rayclusters", namespace, action.cluster[1], {"metadata": {
+            "resourceVersion": action.resource_version,
+            "annotations": {claims.ANNOTATION: action.claim}}})
+    elif isinstance(action, act.RenewLease):
+        _renew(api, action, at)
     return result(action, at, ev.DONE)
+
+
+def _renew(api: Api, action: act.RenewLease, at: float) -> None:
+    name = claims.lease_name(action.install)
+    spec = {"holderIdentity": action.install, "leaseDurationSeconds": int(action.seconds),
+            "renewTime": microtime(at)}
+    try:
+        api.patch("leases", action.namespace, name, {"spec": spec})
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        api.create("leases", action.namespace, {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "namespace": action.namespace,
+                         "labels": {claims.LEASE_LABEL: action.install},
+                         "annotations": {claims.RANK_ANNOTATION: str(action.rank)}},
+            "spec": {**spec, "acquireTime": microtime(at)},
+        })
+
+
+def microtime(seconds: float) -> str:
+    """A Kubernetes MicroTime (RFC 3339 with microseconds, UTC)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def kubernetes_event(action: act.EmitEvent, when: str) -> dict[str, Any]:

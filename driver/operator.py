@@ -18,16 +18,19 @@ from attrs import define, field
 
 from driver import execute, translate
 from driver.budget import Budget
+from driver.metrics import Metrics
 from engine import actions as act
 from engine import events as ev
 from engine import planner, scopes
 from engine import state as st
 
 TraceHook = Callable[[str, "Operator", Any], None]
-CALLS = {act.CreatePod: 0, act.DeletePod: 0, act.ApplyService: 1, act.PatchStatus: 2,
-         act.EmitEvent: 3}
-"""Actions that are API calls and spend the budget, by priority: pods first, then the
-Service, the status, and Events last (logs and timers cost nothing)."""
+CALLS = {act.RenewLease: -1, act.WriteClaim: -1, act.CreatePod: 0, act.DeletePod: 0,
+         act.ApplyService: 1, act.PatchStatus: 2, act.EmitEvent: 3}
+"""Actions that are API calls and spend the budget, by priority: leases and claims first (a
+lease that cannot be renewed fences the whole install), pods, then the Service, the status,
+and Events last (logs and timers cost nothing)."""
+RESOURCES = ("rayclusters", "pods", "services", "leases")
 
 
 def _no_trace(kind: str, operator: Operator, item: Any) -> None:
@@ -51,6 +54,7 @@ class Operator:
     budget: Budget[act.Action] | None = None  # API calls per second, shared fairly
     clock: Callable[[], float] = lambda: 0.0
     resume: Callable[[float], None] = lambda at: None  # call `run` again at this time
+    metrics: Metrics = field(factory=Metrics)
 
     def covers(self, namespace: str) -> bool:
         return self.scope.covers(namespace)
@@ -66,6 +70,8 @@ class Operator:
                 event = translate.raycluster(kind, obj, at)
             elif resource == "pods":
                 event = translate.pod(kind, obj, at)
+            elif resource == "leases":
+                event = translate.lease(kind, obj, at)
             else:
                 event = translate.service(kind, obj, at)
         except translate.Malformed as exc:
@@ -82,7 +88,8 @@ class Operator:
         listed_clusters: set[ev.ClusterKey] = set()
         listed_pods: set[tuple[ev.ClusterKey, str]] = set()
         listed_services: set[ev.ClusterKey] = set()
-        for resource in ("rayclusters", "pods", "services"):
+        listed_leases: set[tuple[str, str]] = set()
+        for resource in RESOURCES:
             for obj in lists.get(resource, ()):
                 before = len(self.inbox)
                 self.observe(resource, translate.ADDED, obj, at)
@@ -91,6 +98,8 @@ class Operator:
                         listed_clusters.add(event.cluster)
                     elif isinstance(event, ev.PodSeen):
                         listed_pods.add((event.cluster, event.name))
+                    elif isinstance(event, ev.LeaseSeen):
+                        listed_leases.add((event.namespace, event.install))
                 if resource == "services":
                     try:
                         key = translate.service_cluster(obj)
@@ -109,6 +118,9 @@ class Operator:
                     self.inbox.append(ev.PodGone(cluster=key, at=at, name=name))
             if cs.service and key not in listed_services:
                 self.inbox.append(ev.ServiceGone(cluster=key, at=at))
+        for (ns, install), peer in list(self.state.peers.items()):
+            if self.covers(ns) and not peer.gone and (ns, install) not in listed_leases:
+                self.inbox.append(ev.LeaseGone(namespace=ns, install=install, at=at))
 
     def synced(self, at: float) -> None:
         self.inbox.append(ev.Synced(at=at))
@@ -136,6 +148,7 @@ class Operator:
                 self.state, actions = planner.step(self.state, event)
                 for action in actions:
                     self.trace("action", self, action)
+                    self.metrics.observe(action)
                     priority = CALLS.get(type(action))
                     if budget is not None and priority is not None:
                         budget.put(action.cluster, action, priority)
@@ -153,7 +166,24 @@ class Operator:
     def _execute_at(self, at: float, action: act.Action) -> None:
         self._execute(action, at)
 
+    def may_write(self, action: act.Action, at: float) -> bool:
+        """The fence: a write to a cluster goes out only while this install holds its claim
+        and its lease there is fresh, checked right before the call (a queued write planned
+        before a hand-over never runs after it)."""
+        if self.state.install is None or not isinstance(action, act.EFFECTS):
+            return True
+        cs = self.state.clusters.get(action.cluster)
+        return cs is not None and planner.may_act(self.state, cs, at)
+
     def _execute(self, action: act.Action, at: float) -> None:
+        if not self.may_write(action, at):
+            self.metrics.fenced.labels(namespace=action.cluster[0],
+                                       cluster=action.cluster[1]).inc()
+            self.inbox.append(execute.result(action, at, ev.FAILED_OUTCOME,
+                                             "fenced: this install no longer holds the claim"))
+            return
+        if isinstance(action, act.EFFECTS):
+            self.trace("write", self, action)
         outcome = execute.execute(self.api, action, at, log=self._log_line,
                                   requeue=self._requeue, event_time=self.timestamp(at))
         if outcome is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine import claims, manifests
 from engine import events as ev
-from engine import manifests
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -86,3 +86,20 @@ def service(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
     if kind != DELETED or key is None:
         return None
     return ev.ServiceGone(cluster=key, at=at)
+
+
+def lease(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
+    """An operator install's Lease (labelled with its install name), or None for others."""
+    meta = _meta(obj)
+    install = (meta.get("labels") or {}).get(claims.LEASE_LABEL)
+    if not install:
+        return None
+    namespace = str(meta.get("namespace") or "default")
+    if kind == DELETED or meta.get("deletionTimestamp"):
+        return ev.LeaseGone(namespace=namespace, install=str(install), at=at)
+    spec = obj.get("spec") or {}
+    seconds = spec.get("leaseDurationSeconds")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+        raise Malformed("spec.leaseDurationSeconds: expected a positive number")
+    return ev.LeaseSeen(namespace=namespace, install=str(install), at=at,
+                        renewed=str(spec.get("renewTime") or ""), seconds=float(seconds))

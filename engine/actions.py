@@ -122,6 +122,42 @@ class Requeue:
         return "Requeue/timer"
 
 
-Action = CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log | Requeue
+@frozen(kw_only=True)
+class WriteClaim:
+    """Write the `cluster.ray.io/claim` annotation (`engine.claims`), with the cluster's
+    resourceVersion as a precondition: a 409 means someone else wrote first."""
+
+    cluster: ClusterKey
+    claim: str  # the encoded claim
+    resource_version: str
+    reason: str  # claim | hand-off | ask | contend | prune
+
+    @property
+    def ref(self) -> str:
+        return "WriteClaim/claim"
+
+
+@frozen(kw_only=True)
+class RenewLease:
+    """Create or renew this install's Lease in `namespace` (its liveness there)."""
+
+    namespace: str
+    install: str
+    seconds: float
+    rank: int
+
+    @property
+    def cluster(self) -> ClusterKey:
+        return (self.namespace, "")
+
+    @property
+    def ref(self) -> str:
+        return f"RenewLease/{self.namespace}"
+
+
+Action = (CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log | Requeue
+          | WriteClaim | RenewLease)
 EFFECTS = (CreatePod, DeletePod, ApplyService, PatchStatus)
+"""Writes that act on a cluster: only its claim holder may make them (`engine.claims`)."""
+RESULTS = (CreatePod, DeletePod, ApplyService, PatchStatus, WriteClaim, RenewLease)
 """Actions that call the API and report an `ActionResult`; events and logs do not."""

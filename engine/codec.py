@@ -19,12 +19,13 @@ from engine import events as ev
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (ev.ClusterSeen, ev.ClusterDeleted, ev.PodSeen, ev.PodGone, ev.RayLoad,
-                ev.RayUnreachable, ev.Tick, ev.ActionResult, ev.Synced, ev.ServiceGone)
+                ev.RayUnreachable, ev.Tick, ev.ActionResult, ev.Synced, ev.ServiceGone,
+                ev.LeaseSeen, ev.LeaseGone)
 }
 ACTION_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (act.CreatePod, act.DeletePod, act.ApplyService, act.PatchStatus, act.EmitEvent,
-                act.Log, act.Requeue)
+                act.Log, act.Requeue, act.WriteClaim, act.RenewLease)
 }
 
 
@@ -61,9 +62,11 @@ def action_to_dict(action: act.Action) -> dict[str, Any]:
         if f.name == "template":
             continue
         value = getattr(action, f.name)
-        out[f.name] = cluster_name(value) if f.name == "cluster" else _plain(value)
+        name = "event_type" if f.name == "type" else f.name  # "type" names the action
+        out[name] = cluster_name(value) if f.name == "cluster" else _plain(value)
     if isinstance(action, act.CreatePod):
         out["manifest"] = _plain(action.manifest)
+    out.setdefault("cluster", cluster_name(action.cluster))  # a lease: "<namespace>/"
     return out
 
 

@@ -162,6 +162,30 @@ class ServiceGone:
     at: float
 
 
+@frozen(kw_only=True)
+class LeaseSeen:
+    """An operator install's Lease in one namespace (its liveness there, `engine.claims`).
+
+    `renewed` is the Lease's renewTime as written: only its changes matter, timed on the
+    observer's clock (`at`), so clocks of different machines are never compared.
+    """
+
+    namespace: str
+    install: str
+    at: float
+    renewed: str
+    seconds: float
+
+
+@frozen(kw_only=True)
+class LeaseGone:
+    """An install's Lease in one namespace was deleted: that install released it (uninstall)."""
+
+    namespace: str
+    install: str
+    at: float
+
+
 DONE = "done"
 FAILED_OUTCOME = "failed"
 CONFLICT = "conflict"
@@ -171,7 +195,8 @@ CONFLICT = "conflict"
 class ActionResult:
     """What became of an action: `done`, `failed` (with reason), or `conflict` (HTTP 409).
 
-    `action` names it as `<ActionType>/<target>` (see `engine.actions.Action.ref`).
+    `action` names it as `<ActionType>/<target>` (see `engine.actions.Action.ref`); a
+    lease renewal's result names `(namespace, "")` as its cluster.
     """
 
     cluster: ClusterKey
@@ -183,5 +208,5 @@ class ActionResult:
 
 Event = (
     ClusterSeen | ClusterDeleted | PodSeen | PodGone | RayLoad | RayUnreachable | Tick
-    | ActionResult | Synced | ServiceGone
+    | ActionResult | Synced | ServiceGone | LeaseSeen | LeaseGone
 )

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine import actions as act
-from engine import autoscaler, manifests
+from engine import autoscaler, claims, manifests
 from engine import events as ev
 from engine import state as st
 from engine.phases import Phase
@@ -52,9 +52,11 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
         return ()
     out: list[act.Action] = []
     clusters = state.clusters
+    if state.install is not None and now >= state.lease_due:
+        _plan_leases(state, now, out)
     if state.exhaustive:
         for cs in clusters.values():
-            _plan_cluster(cs, now, out, exhaustive=True)
+            _plan_cluster(state, cs, now, out, exhaustive=True)
         return tuple(out)
     dirty = state.dirty
     keys = dirty if len(dirty) < 2 else sorted(
@@ -63,7 +65,7 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
     for key in keys:
         found = clusters.get(key)
         if found is not None:
-            _plan_cluster(found, now, out)
+            _plan_cluster(state, found, now, out)
     return tuple(out)
 
 
@@ -74,17 +76,22 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
     if state.synced:
         for key in clusters if state.exhaustive else state.dirty:
             cs = clusters.get(key)
-            if cs is not None and _full_pass_due(cs):
+            if cs is not None and _full_pass_due(cs) and may_act(state, cs, now):
                 cs.needs_update = False
                 cs.load_fresh = False
     moved: dict[ev.ClusterKey, None] = {}
     for action in actions:
+        if type(action) is act.RenewLease:
+            _record_lease(state, action, now)
+            continue
         cs = clusters.get(action.cluster)
         if cs is not None:
             _RECORDERS[type(action)](state, cs, action, now, moved)
     if state.synced:
         state.dirty.clear()
         state.dirty.update(moved)  # counts moved: the status may follow
+        if state.install is not None and now >= state.lease_due:
+            state.lease_due = st.next_lease_due(state)
     return state
 
 
@@ -118,6 +125,19 @@ def _record_requeue(state: st.State, cs: st.ClusterState, action: Any, now: floa
         cs.announce = math.inf
 
 
+def _record_claim(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                  moved: dict[ev.ClusterKey, None]) -> None:
+    cs.claim_inflight = True
+    if action.reason == "contend" and cs.claim is not None:
+        cs.contended = cs.claim.install
+
+
+def _record_lease(state: st.State, action: act.RenewLease, now: float) -> None:
+    own = state.own_leases[action.namespace]
+    own.inflight = True
+    own.issued_at = now
+
+
 def _record_nothing(state: st.State, cs: st.ClusterState, action: Any, now: float,
                     moved: dict[ev.ClusterKey, None]) -> None:
     return
@@ -131,6 +151,7 @@ _RECORDERS: dict[type, Any] = {
     act.Requeue: _record_requeue,
     act.EmitEvent: _record_nothing,
     act.Log: _record_nothing,
+    act.WriteClaim: _record_claim,
 }
 
 
@@ -138,7 +159,7 @@ def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, 
     """Fold one event, plan at its time and record the plan: the driver's unit of work."""
     state = st.evolve(state, event)
     actions = plan(state, event.at)
-    if actions or state.dirty:
+    if actions or state.dirty or event.at >= state.lease_due:
         record(state, actions)
     return state, actions
 
@@ -146,14 +167,21 @@ def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, 
 # -- one cluster -----------------------------------------------------------------------------
 
 
-def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action], *,
+def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[act.Action], *,
                   exhaustive: bool = False) -> None:
     if cs.announce != math.inf:
         out.append(act.Requeue(cluster=cs.key, at=cs.announce))
+    conflict = ""
+    if state.install is not None:
+        if cs.obj is None:  # only pods seen (the cluster is gone): nothing to claim
+            return
+        acting, conflict = _claim(state, state.install, cs, now, out)
+        if not acting:
+            return
     spec = cs.spec
     if spec is None:
         if cs.problems:
-            _status(cs, now, out, full=False)
+            _status(cs, now, out, full=False, conflict=conflict)
         return
     if not cs.service_inflight and cs.service != service_signature(cs):
         out.append(act.ApplyService(cluster=cs.key, name=spec.service_name,
@@ -170,7 +198,110 @@ def _plan_cluster(cs: st.ClusterState, now: float, out: list[act.Action], *,
             _autoscale(cs, now, out, exhaustive=exhaustive)
         else:
             _min_workers(cs, now, out)
-    _status(cs, now, out, full=full)
+    _status(cs, now, out, full=full, conflict=conflict)
+
+
+def may_act(state: st.State, cs: st.ClusterState, now: float) -> bool:
+    """Whether this install may write to `cs` now: its claim names us, no live narrower
+    install asked for it, and our lease there is fresh (the fence the driver checks again
+    right before each write)."""
+    me = state.install
+    if me is None:
+        return True
+    if not st.lease_fresh(state, cs.key[0], now) or cs.claim is None:
+        return False
+    return claims.verdict(me, cs.claim, alive=_alive(state, cs, now)) is claims.Verdict.ACT
+
+
+def _alive(state: st.State, cs: st.ClusterState, now: float) -> dict[str, bool]:
+    claim = cs.claim
+    if claim is None:
+        return {}
+    names = {claim.install, *claim.contenders}
+    if claim.handoff is not None:
+        names.add(claim.handoff[0])
+    return {name: now < st.alive_until(state, cs, name) for name in names}
+
+
+def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
+           out: list[act.Action]) -> tuple[bool, str]:
+    """Act on the claim of `cs`: return whether this install acts on it now, and the
+    conflict to show in its status ("" for none)."""
+    if not st.lease_fresh(state, cs.key[0], now):
+        return False, ""
+    claim = cs.claim
+    alive = _alive(state, cs, now)
+    verdict = claims.verdict(me, claim, alive=alive)
+    if cs.claim_inflight or now < cs.claim_retry_at:  # a write pending or failing: wait
+        return verdict is claims.Verdict.ACT, ""
+    if verdict is claims.Verdict.ACT:
+        assert claim is not None
+        dead = {name for name, ok in alive.items() if not ok}
+        if dead & {*claim.contenders, *(claim.handoff[:1] if claim.handoff else ())}:
+            _write_claim(cs, claims.without(claim, dead), "prune", out)
+        live = sorted(n for n in claim.contenders if alive.get(n))
+        if not live:
+            return True, ""
+        expiry = min(st.alive_until(state, cs, n) for n in live)
+        out.append(act.Requeue(cluster=cs.key, at=expiry))
+        return True, (f"installs {', '.join(live)} also cover this cluster; {me.name} "
+                      f"manages it (narrowest scope first, then the older claim)")
+    if verdict is claims.Verdict.CLAIM:
+        new = claims.claimed_by(me, claim)
+        _write_claim(cs, new, "claim", out)
+        out.append(act.Log(cluster=cs.key, level="INFO",
+                           message=f"claiming the cluster for {me.name} (epoch {new.epoch})"))
+        return False, ""
+    assert claim is not None
+    holder_expiry = st.alive_until(state, cs, claim.install)
+    if verdict is claims.Verdict.HAND_OFF:
+        new = claims.handed_to(claim)
+        _write_claim(cs, new, "hand-off", out)
+        message = (f"handing the cluster over to {new.install}, whose scope is narrower "
+                   f"(epoch {new.epoch})")
+        out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="OwnershipHandedOver",
+                                 message=message))
+        out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+        return False, ""
+    out.append(act.Requeue(cluster=cs.key, at=holder_expiry))
+    if verdict is claims.Verdict.ASK:
+        _write_claim(cs, claims.asked_by(me, claim), "ask", out)
+        out.append(act.Log(cluster=cs.key, level="INFO",
+                           message=f"asking {claim.install} to hand the cluster over: "
+                                   f"{me.name} has the narrower scope"))
+    elif verdict is claims.Verdict.LOSE and me.name not in claim.contenders:
+        _write_claim(cs, claims.contended_by(me, claim), "contend", out)
+        if cs.contended != claim.install:
+            message = (f"{claim.install} manages this cluster and its scope is as narrow or "
+                       f"narrower, or its claim is older: {me.name} will not act on it")
+            out.append(act.EmitEvent(cluster=cs.key, type="Warning", reason="OwnershipConflict",
+                                     message=message))
+            out.append(act.Log(cluster=cs.key, level="WARNING", message=message))
+    return False, ""
+
+
+def _write_claim(cs: st.ClusterState, claim: claims.Claim, reason: str,
+                 out: list[act.Action]) -> None:
+    out.append(act.WriteClaim(cluster=cs.key, claim=claim.encode(), resource_version=cs.claim_rv,
+                              reason=reason))
+
+
+def _plan_leases(state: st.State, now: float, out: list[act.Action]) -> None:
+    """Renew this install's lease in every namespace where it sees clusters, when due."""
+    me = state.install
+    assert me is not None
+    due = math.inf
+    for ns, own in sorted(state.own_leases.items()):
+        if own.inflight or not state.namespaces.get(ns):
+            continue
+        if now >= own.due:
+            out.append(act.RenewLease(namespace=ns, install=me.name, seconds=me.lease_seconds,
+                                      rank=me.rank))
+            due = min(due, now + me.renew_seconds)
+        else:
+            due = min(due, own.due)
+    if due < math.inf:
+        out.append(act.Requeue(cluster=("", ""), at=due))
 
 
 def service_signature(cs: st.ClusterState) -> str:
@@ -292,12 +423,15 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
 # -- status ----------------------------------------------------------------------------------
 
 
-def signature(cs: st.ClusterState) -> Signature:
-    return (cs.phase, cs.retries, cs.generation, cs.problems, bool(cs.head and cs.head_running))
+def signature(cs: st.ClusterState, conflict: str = "") -> Signature:
+    manager = cs.claim.install if cs.claim is not None else ""
+    return (cs.phase, cs.retries, cs.generation, cs.problems, bool(cs.head and cs.head_running),
+            manager, conflict)
 
 
-def _status(cs: st.ClusterState, now: float, out: list[act.Action], *, full: bool) -> None:
-    sig = signature(cs)
+def _status(cs: st.ClusterState, now: float, out: list[act.Action], *, full: bool,
+            conflict: str = "") -> None:
+    sig = signature(cs, conflict)
     sent = cs.status_sent
     if sent is not None and sent[0] == sig:
         if _same_counts(sent[1], cs.live):
@@ -311,6 +445,8 @@ def _status(cs: st.ClusterState, now: float, out: list[act.Action], *, full: boo
     out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts)))
     if sent is None or sent[0][:2] != sig[:2] or sent[0][3] != sig[3]:
         _announce(cs, out)
+    if conflict and (sent is None or sent[0][6] != conflict):
+        out.append(act.Log(cluster=cs.key, level="WARNING", message=conflict))
 
 
 def _same_counts(a: Mapping[str, int], b: Mapping[str, int]) -> bool:
@@ -361,6 +497,12 @@ def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
                        cs.generation, cs.problems),
         ],
     }
+    if sig[5]:
+        status["managedBy"] = sig[5]
+        status["conditions"].append(_condition(
+            "OwnershipConflict", bool(sig[6]), "OtherInstallsCover" if sig[6] else "NoConflict",
+            cs.claim_since, cs.generation,
+            sig[6]))
     if cs.problems:
         status["message"] = cs.problems
     return status

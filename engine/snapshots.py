@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from engine import claims
 from engine import events as ev
 from engine import spec as specs
 from engine import state as st
@@ -26,7 +27,7 @@ FORMAT = 1
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
-                   "live_ips", "ray_nodes", "free_total",
+                   "live_ips", "ray_nodes", "free_total", "claim",
                    "templates"})
 
 
@@ -40,7 +41,18 @@ def snapshot(state: st.State) -> dict[str, Any]:
         "timers": [[at, seq, list(key)] for at, seq, key in sorted(state.timers)],
         "dirty": [list(k) for k in state.dirty],
         "clusters": [_cluster(cs) for cs in state.clusters.values()],
+        "install": None if state.install is None else attrs.asdict(state.install),
+        "own_leases": {ns: [_finite(o.renewed_at), _finite(o.due), o.issued_at, o.inflight]
+                       for ns, o in state.own_leases.items()},
+        "lease_due": _finite(state.lease_due),
+        "peers": [[ns, name, p.renewed, _finite(p.observed_at), p.seconds, p.gone]
+                  for (ns, name), p in state.peers.items()],
+        "namespaces": dict(state.namespaces),
     }
+
+
+def _finite(value: float) -> float | str:
+    return value if not math.isinf(value) else ("inf" if value > 0 else "-inf")
 
 
 def _cluster(cs: st.ClusterState) -> dict[str, Any]:
@@ -64,6 +76,7 @@ def _cluster(cs: st.ClusterState) -> dict[str, Any]:
     out["expiry_at"] = None if math.isinf(cs.expiry_at) else cs.expiry_at
     out["oldest_use"] = None if math.isinf(cs.oldest_use) else cs.oldest_use
     out["announce"] = None if math.isinf(cs.announce) else cs.announce
+    out["claim"] = None if cs.claim is None else cs.claim.encode()
     return out
 
 
@@ -88,7 +101,16 @@ def restore(data: dict[str, Any]) -> st.State:
         cluster_seq=data["cluster_seq"],
         timers=[(at, seq, (key[0], key[1])) for at, seq, key in data["timers"]],
         dirty={(k[0], k[1]): None for k in data["dirty"]},
+        install=None if data.get("install") is None else claims.Install(**data["install"]),
+        lease_due=float(data.get("lease_due", "inf")),
+        namespaces=dict(data.get("namespaces", {})),
     )
+    for ns, (renewed_at, due, issued_at, inflight) in data.get("own_leases", {}).items():
+        state.own_leases[ns] = st.OwnLease(renewed_at=float(renewed_at), due=float(due),
+                                           issued_at=issued_at, inflight=inflight)
+    for ns, name, renewed, observed_at, seconds, gone in data.get("peers", []):
+        state.peers[(ns, name)] = st.Peer(renewed=renewed, observed_at=float(observed_at),
+                                          seconds=seconds, gone=gone)
     for raw in data["clusters"]:
         cs = _restore_cluster(raw)
         state.clusters[cs.key] = cs
@@ -127,6 +149,8 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     cs.expiry_at = math.inf if raw["expiry_at"] is None else raw["expiry_at"]
     cs.oldest_use = math.inf if raw["oldest_use"] is None else raw["oldest_use"]
     cs.announce = math.inf if raw["announce"] is None else raw["announce"]
+    if raw.get("claim") is not None:
+        cs.claim = claims.parse({"metadata": {"annotations": {claims.ANNOTATION: raw["claim"]}}})
     for pod in cs.pods.values():
         if pod.ip and pod.live and pod.name not in cs.deleting:
             cs.live_ips[pod.ip] = pod

@@ -27,9 +27,9 @@ from typing import Any
 
 from attrs import define, field
 
+from engine import claims, transitions
 from engine import events as ev
 from engine import spec as specs
-from engine import transitions
 from engine.errors import InvalidSpec
 from engine.phases import Phase
 from engine.transitions import Trigger
@@ -41,9 +41,10 @@ CREATE_EXPECTATION_TTL = 300.0  # an acknowledged create never observed is forgo
 RETRY_AFTER_FAILURE = 1.0
 STATUS_PERIOD = 5.0  # worker counts in the status are written at most this often
 
-Signature = tuple[Phase, int, int, str, bool]
+Signature = tuple[Phase, int, int, str, bool, str, str]
 """What of a status makes it worth writing at once: phase, restarts, generation, problems,
-head readiness. Worker counts are written at most every few seconds."""
+head readiness, the managing install and the ownership conflict shown. Worker counts are
+written at most every few seconds."""
 
 
 @define(slots=True)
@@ -103,6 +104,13 @@ class ClusterState:
     announce: float = math.inf  # the earliest timer not yet announced as a Requeue
     head_ready_since: float = 0.0
     spec_valid_since: float = 0.0
+    claim: claims.Claim | None = None  # the cluster's ownership claim (engine.claims)
+    claim_rv: str = ""  # the resourceVersion the claim was read at (the write precondition)
+    claim_since: float = 0.0  # when the current holder's claim was first seen
+    claim_inflight: bool = False
+    claim_retry_at: float = -math.inf  # a failed claim write is tried again from then
+    bad_claim: str = ""  # a garbled claim annotation (overwritten by the next claim)
+    contended: str = ""  # the holder this install last reported a conflict against
 
     @property
     def name(self) -> str:
@@ -111,6 +119,26 @@ class ClusterState:
     @property
     def namespace(self) -> str:
         return self.key[0]
+
+
+@define(slots=True)
+class OwnLease:
+    """This install's Lease in one namespace: when it was last renewed (the fence reads it)."""
+
+    renewed_at: float = -math.inf
+    due: float = -math.inf
+    issued_at: float = 0.0
+    inflight: bool = False
+
+
+@define(slots=True)
+class Peer:
+    """Another install's Lease in one namespace, as this install observed it."""
+
+    renewed: str
+    observed_at: float  # when `renewed` last changed, on this install's clock
+    seconds: float
+    gone: bool = False
 
 
 @define(slots=True)
@@ -125,16 +153,25 @@ class State:
     now: float = 0.0
     synced: bool = False
     exhaustive: bool = False  # reference mode: plan every cluster, take no shortcut
+    install: claims.Install | None = None  # None: act on every cluster seen (no claims)
+    own_leases: dict[str, OwnLease] = field(factory=dict)  # by namespace
+    lease_due: float = math.inf  # the earliest renewal due
+    peers: dict[tuple[str, str], Peer] = field(factory=dict)  # (namespace, install)
+    namespaces: dict[str, int] = field(factory=dict)  # clusters seen per namespace
 
 
-def initial(*, synced: bool = False, exhaustive: bool = False) -> State:
+def initial(*, synced: bool = False, exhaustive: bool = False,
+            install: claims.Install | None = None) -> State:
     """An empty state; `synced=False` holds every decision until a `Synced` event.
 
     `exhaustive=True` is the reference the shortcuts are tested against: every cluster is
     planned after every event and every autoscaler pass runs in full. It decides the same
     actions, slower (tests/engine/test_shortcuts.py).
+
+    With an `install`, the engine claims clusters before acting on them and renews its
+    leases (`engine.claims`); without one it acts on every cluster it is shown.
     """
-    return State(synced=synced, exhaustive=exhaustive)
+    return State(synced=synced, exhaustive=exhaustive, install=install)
 
 
 def evolve(state: State, event: ev.Event) -> State:
@@ -150,6 +187,11 @@ def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
     if cs is None:
         state.cluster_seq += 1
         cs = state.clusters[key] = ClusterState(key=key, seq=state.cluster_seq)
+        ns = key[0]
+        state.namespaces[ns] = state.namespaces.get(ns, 0) + 1
+        if state.install is not None and ns not in state.own_leases:
+            state.own_leases[ns] = OwnLease()
+            state.lease_due = -math.inf
     return cs
 
 
@@ -220,6 +262,8 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     cs = cluster(state, event.cluster)
     first = cs.obj is None
     cs.obj = event.obj
+    if state.install is not None:
+        _read_claim(state, cs, event)
     if not first and event.uid == cs.uid and event.generation == cs.generation:
         return  # status or metadata only
     if event.uid != cs.uid and not first:
@@ -253,6 +297,21 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     _mark(state, cs.key)
 
 
+def _read_claim(state: State, cs: ClusterState, event: ev.ClusterSeen) -> None:
+    meta = event.obj.get("metadata") or {}
+    cs.claim_rv = str(meta.get("resourceVersion") or "")
+    try:
+        claim = claims.parse(event.obj)
+        cs.bad_claim = ""
+    except claims.BadClaim as exc:
+        claim, cs.bad_claim = None, str(exc)
+    if claim != cs.claim:
+        if claim is None or cs.claim is None or claim.install != cs.claim.install:
+            cs.claim_since = event.at
+        cs.claim = claim
+        _mark(state, cs.key)
+
+
 def _adopt_status(cs: ClusterState, obj: Any) -> None:
     """Carry over what an earlier operator wrote: the restart count and the status itself."""
     status = obj.get("status") if isinstance(obj, dict) else None
@@ -280,6 +339,7 @@ def _forget_pods(cs: ClusterState) -> None:
 def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:
     if state.clusters.pop(event.cluster, None) is not None:
         state.dirty.pop(event.cluster, None)
+        state.namespaces[event.cluster[0]] -= 1
 
 
 # -- pod events ------------------------------------------------------------------------------
@@ -512,10 +572,13 @@ def _tick(state: State, event: ev.Tick) -> None:
 
 
 def _action_result(state: State, event: ev.ActionResult) -> None:
+    kind, _, target = event.action.partition("/")
+    if kind == "RenewLease":
+        _lease_result(state, target, event)
+        return
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
-    kind, _, target = event.action.partition("/")
     ok = event.outcome != ev.FAILED_OUTCOME
     handler = _RESULTS.get(kind)
     if handler is not None:
@@ -567,6 +630,93 @@ def _status_result(
     if not ok or event.outcome == ev.CONFLICT:
         cs.status_sent = None
         wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+
+
+def _claim_result(
+    state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
+) -> None:
+    cs.claim_inflight = False
+    if not ok or event.outcome == ev.CONFLICT:  # the watch brings the claim that won
+        cs.claim_retry_at = event.at + RETRY_AFTER_FAILURE
+        wake(state, cs.key, cs.claim_retry_at)
+
+
+def _lease_result(state: State, namespace: str, event: ev.ActionResult) -> None:
+    own = state.own_leases.get(namespace)
+    if own is None or not own.inflight or state.install is None:
+        return
+    own.inflight = False
+    if event.outcome == ev.DONE:
+        fresh = own.renewed_at + state.install.fence_seconds > own.issued_at
+        own.renewed_at = own.issued_at
+        own.due = own.issued_at + state.install.renew_seconds
+        if not fresh:  # this install may act in `namespace` again: plan its clusters
+            mark_namespace(state, namespace)
+    else:
+        own.due = event.at + RETRY_AFTER_FAILURE
+    state.lease_due = next_lease_due(state)
+
+
+def next_lease_due(state: State) -> float:
+    """When the next renewal of this install's leases is due (none in flight counted)."""
+    return min((own.due for ns, own in state.own_leases.items()
+                if not own.inflight and state.namespaces.get(ns)), default=math.inf)
+
+
+def mark_namespace(state: State, namespace: str) -> None:
+    for key in state.clusters:
+        if key[0] == namespace:
+            state.dirty[key] = None
+
+
+def lease_fresh(state: State, namespace: str, now: float) -> bool:
+    """Whether this install's own lease in `namespace` lets it act now (the fence)."""
+    if state.install is None:
+        return True
+    own = state.own_leases.get(namespace)
+    return own is not None and now < own.renewed_at + state.install.fence_seconds
+
+
+def _lease_seen(state: State, event: ev.LeaseSeen) -> None:
+    if state.install is not None and event.install == state.install.name:
+        return  # our own: its renewals are known from their results
+    key = (event.namespace, event.install)
+    peer = state.peers.get(key)
+    if peer is None or peer.gone:
+        state.peers[key] = Peer(renewed=event.renewed, observed_at=event.at,
+                                seconds=event.seconds)
+        mark_namespace(state, event.namespace)
+    elif peer.renewed != event.renewed:
+        peer.renewed = event.renewed
+        peer.observed_at = event.at
+        peer.seconds = event.seconds
+
+
+def _lease_gone(state: State, event: ev.LeaseGone) -> None:
+    if state.install is not None and event.install == state.install.name:
+        return
+    peer = state.peers.get((event.namespace, event.install))
+    if peer is None:
+        state.peers[(event.namespace, event.install)] = Peer(
+            renewed="", observed_at=-math.inf, seconds=0.0, gone=True)
+    else:
+        peer.gone = True
+    mark_namespace(state, event.namespace)
+
+
+def alive_until(state: State, cs: ClusterState, install: str) -> float:
+    """Until when `install` counts as alive in `cs`'s namespace, by this install's clock.
+
+    A lease never seen there gives the install one lease duration from when its claim was
+    first seen (its lease may simply not have arrived yet); a deleted one, nothing.
+    """
+    assert state.install is not None
+    peer = state.peers.get((cs.key[0], install))
+    if peer is None:
+        return cs.claim_since + state.install.lease_seconds
+    if peer.gone:
+        return -math.inf
+    return peer.observed_at + peer.seconds
 
 
 def _service_gone(state: State, event: ev.ServiceGone) -> None:
@@ -639,6 +789,8 @@ _HANDLERS: dict[type, Callable[[State, Any], None]] = {
     ev.ActionResult: _action_result,
     ev.ServiceGone: _service_gone,
     ev.Synced: _synced,
+    ev.LeaseSeen: _lease_seen,
+    ev.LeaseGone: _lease_gone,
 }
 
 _RESULTS: dict[str, Callable[[State, ClusterState, str, bool, ev.ActionResult], None]] = {
@@ -646,6 +798,7 @@ _RESULTS: dict[str, Callable[[State, ClusterState, str, bool, ev.ActionResult], 
     "DeletePod": _delete_result,
     "ApplyService": _service_result,
     "PatchStatus": _status_result,
+    "WriteClaim": _claim_result,
 }
 
 
@@ -657,14 +810,18 @@ def signature_of(status: Mapping[str, Any]) -> Signature:
         phase = Phase.NONE
     retries = status.get("autoscalerRetries")
     generation = status.get("observedGeneration")
-    ready = any(
-        c.get("type") == "HeadPodReady" and c.get("status") == "True"
-        for c in status.get("conditions") or [] if isinstance(c, Mapping)
-    )
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+    ready = any(c.get("type") == "HeadPodReady" and c.get("status") == "True"
+                for c in conditions)
+    conflict = next((str(c.get("message") or "") for c in conditions
+                     if c.get("type") == "OwnershipConflict" and c.get("status") == "True"), "")
+    manager = status.get("managedBy")
     return (
         phase,
         retries if isinstance(retries, int) else 0,
         generation if isinstance(generation, int) else 0,
         str(status.get("message") or ""),
         ready,
+        manager if isinstance(manager, str) else "",
+        conflict,
     )

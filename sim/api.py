@@ -146,6 +146,8 @@ class Api:
               resource_version: str | None = None) -> Obj:
         """A JSON merge patch of metadata and spec (status goes through `patch_status`)."""
         self._enter("patch", resource)
+        if resource_version is None:  # as the API server: a resourceVersion in the patch
+            resource_version = (patch.get("metadata") or {}).get("resourceVersion")
         old = self._existing(resource, namespace, name, resource_version)
         body = merge(old, {k: v for k, v in patch.items()
                            if k != "status" or resource not in WITH_STATUS})

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine import codec, planner
+from engine import claims, codec, planner
 from engine import state as st
 from sim.world import World
 
@@ -124,7 +124,8 @@ def replay(lines: Iterable[str]) -> tuple[bool, str, int]:
             return False, f"line {number}: not JSON", events
         kind, op = item.get("kind"), item.get("operator")
         if kind == "restart":
-            states[op] = st.initial()
+            install = item.get("install")
+            states[op] = st.initial(install=None if install is None else claims.Install(**install))
         elif kind == "event":
             try:
                 event = codec.event_from_dict(item)

@@ -19,7 +19,9 @@ from attrs import field, frozen
 from engine import scopes
 
 STEP_KINDS = ("apply", "applyFile", "workload", "request_resources", "kill_pod",
-              "fail_pod", "restart_operator", "api_faults", "watch_cut", "delete")
+              "fail_pod", "restart_operator", "api_faults", "watch_cut", "delete",
+              "install_operator", "uninstall_operator", "crash_operator")
+OPERATOR_STEPS = ("restart_operator", "install_operator", "uninstall_operator", "crash_operator")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -50,6 +52,7 @@ class OperatorSpec:
     qps: float | None = None  # API calls per second (None: unlimited)
     burst: int = 10
     namespaces: tuple[str, ...] = ()  # with scope `namespaces`
+    installed: bool = True  # running from t=0; else started by an `install_operator` step
 
     @property
     def scope_value(self) -> scopes.Scope:
@@ -218,7 +221,11 @@ def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
     out = []
     for i, item in enumerate(_list(r, value, "operators")):
         path = f"operators[{i}]"
-        o = r.mapping(item, path, {"name", "namespace", "scope", "namespaces", "qps", "burst"})
+        o = r.mapping(item, path, {"name", "namespace", "scope", "namespaces", "qps", "burst",
+                                   "installed"})
+        installed = o.get("installed", True)
+        if not isinstance(installed, bool):
+            raise r.fail(f"{path}.installed", f"expected true or false, got {_show(installed)}")
         qps = o.get("qps")
         if qps is not None and (isinstance(qps, bool) or not isinstance(qps, int | float)
                                 or qps <= 0):
@@ -240,7 +247,8 @@ def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
                                                    f"{path}.namespace"),
                                 scope=scope, qps=float(qps) if qps is not None else None,
                                 namespaces=tuple(str(n) for n in watched),
-                                burst=r.integer(o.get("burst", 10), f"{path}.burst", 1)))
+                                burst=r.integer(o.get("burst", 10), f"{path}.burst", 1),
+                                installed=installed))
     names = [o.name for o in out]
     for name in names:
         if names.count(name) > 1:
@@ -297,7 +305,7 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
             raise r.fail(f"{where}.role", f"expected head or worker, got {_show(role)}")
         args = {"cluster": r.cluster(k.get("cluster"), f"{where}.cluster"), "role": role,
                 "type": k.get("type")}
-    elif kind == "restart_operator":
+    elif kind in OPERATOR_STEPS:
         args = r.string(args, where)
     elif kind == "api_faults":
         f = r.mapping(args, where, {"verb", "resource", "status", "count", "message"})
@@ -386,8 +394,8 @@ def _check_references(r: _Reader, timeline: tuple[Step, ...], expect: tuple[Expe
         if step.kind == "apply":
             meta = step.args["metadata"]
             known.add(f"{meta['namespace']}/{meta['name']}")
-        elif step.kind == "restart_operator" and step.args not in operators:
-            raise r.fail(f"{path}.restart_operator",
+        elif step.kind in OPERATOR_STEPS and step.args not in operators:
+            raise r.fail(f"{path}.{step.kind}",
                          f"expected one of the operators {sorted(operators)}, got {step.args!r}")
         elif step.kind == "watch_cut" and step.args["operator"] not in operators:
             raise r.fail(f"{path}.watch_cut.operator",

@@ -27,14 +27,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import attrs
 from attrs import define, field
 
 from driver.budget import Budget
 from driver.execute import ApiError
 from driver.operator import Operator
 from engine import actions as act
-from engine import codec, manifests, ownership
+from engine import claims, codec, manifests, ownership
 from engine import events as ev
+from engine import state as st
 from sim import ray as raymodel
 from sim.api import Api, Client, Fault
 from sim.scenario import Expectation, Scenario, Step
@@ -76,7 +78,6 @@ class World:
     results: list[dict[str, Any]] = field(factory=list)
     demand_since: dict[ev.ClusterKey, float] = field(factory=dict)
     latencies: list[float] = field(factory=list)
-    actors: dict[ev.ClusterKey, str] = field(factory=dict)
     deleting_idle: set[tuple[str, str]] = field(factory=set)
     series: list[tuple[float, str, int, int]] = field(factory=list)
     stopping: set[tuple[str, str]] = field(factory=set)
@@ -86,7 +87,8 @@ class World:
     sampling: bool = False  # keep live/desired workers over time (for --plot)
     cut: dict[str, float] = field(factory=dict)  # operator -> its watches are down until
     requests_memo: dict[int, tuple[Any, dict[str, float]]] = field(factory=dict)
-    acted: dict[ev.ClusterKey, set[str]] = field(factory=dict)  # installs that acted, by cluster
+    acted: dict[ev.ClusterKey, dict[str, int]] = field(factory=dict)  # install -> last epoch
+    lease_seconds: float = claims.LEASE_SECONDS
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -121,7 +123,8 @@ class World:
     def start(self) -> None:
         """Start the operator installs and the periodic load reports and samples."""
         for spec in self.scenario.operators:
-            self._start_operator(spec.name)
+            if spec.installed:
+                self._start_operator(spec.name)
         self.at(LOAD_PERIOD, self._load_reports)
         if self.sampling:
             self.at(0.0, self._sample)
@@ -157,7 +160,11 @@ class World:
     def _start_operator(self, name: str) -> None:
         self.reported = {k: v for k, v in self.reported.items() if k[0] != name}
         spec = next(o for o in self.scenario.operators if o.name == name)
+        install = claims.Install(name=name, rank=spec.scope_value.rank,
+                                 lease_seconds=self.lease_seconds,
+                                 renew_seconds=self.lease_seconds / 3)
         op = Operator(name=name, api=Client(self.api), scope=spec.scope_value,
+                      state=st.initial(install=install),
                       log=self._log_for(name), requeue=self._requeue_for(name),
                       trace=self._trace, clock=lambda: self.now)
         if spec.qps is not None:
@@ -165,7 +172,7 @@ class World:
             op.resume = self._resume_for(op)
         if self.trace_out is not None:
             self._write({"t": self.now, "kind": "restart", "operator": name, "cluster": None,
-                         "type": "OperatorStarted"})
+                         "type": "OperatorStarted", "install": attrs.asdict(install)})
         self.operators[name] = op
         self._relist(op)
 
@@ -175,9 +182,8 @@ class World:
         client = op.api
         assert isinstance(client, Client)
         try:
-            lists = [(resource, client.list(resource, None, manifests.LABEL_CLUSTER
-                                            if resource != "rayclusters" else None)[0])
-                     for resource in ("rayclusters", "pods", "services")]
+            lists = [(resource, client.list(resource, None, _SELECTORS[resource])[0])
+                     for resource in _SELECTORS]
         except ApiError:
             self.at(self.now + 1.0, lambda: self._relist(op) if self.operators.get(
                 op.name) is op else None)
@@ -220,6 +226,9 @@ class World:
     def _trace(self, kind: str, op: Operator, item: Any) -> None:
         if kind == "action":
             self._on_action(op, item)
+        elif kind == "write":
+            self._on_write(op, item)
+            return
         if self.trace_out is None:
             return
         body = codec.event_to_dict(item) if kind == "event" else codec.action_to_dict(item)
@@ -235,16 +244,9 @@ class World:
     def _on_action(self, op: Operator, action: act.Action) -> None:
         self.actions[type(action).__name__] += 1
         key = action.cluster
-        if not op.covers(key[0]):
+        if key != ("", "") and not op.covers(key[0]):
             self.violations.append(f"t={self.now:g}: {op.name} acted on {key[0]}/{key[1]}, "
                                    "outside its scope")
-        if isinstance(action, act.CreatePod | act.DeletePod | act.ApplyService | act.PatchStatus):
-            other = self.actors.get(key)
-            if other is not None and other != op.name and other in self.operators:
-                self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]} acted on by "
-                                       f"{other} and {op.name}")
-            self.actors[key] = op.name
-            self.acted.setdefault(key, set()).add(op.name)
         if isinstance(action, act.CreatePod) and action.role == ev.WORKER:
             since = self.demand_since.pop(key, None)
             if since is not None:
@@ -256,6 +258,35 @@ class World:
                 self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]}: worker "
                                        f"{action.name} removed as idle while "
                                        f"{node.running} tasks ran on it")
+
+    def _on_write(self, op: Operator, action: act.Action) -> None:
+        """Every write to a cluster (pods, Service, status) must come from the install its
+        claim names in the API right now, in that claim's epoch: otherwise two installs act
+        on one cluster, or a stale one acts after a hand-over (the fence failed)."""
+        key = action.cluster
+        obj = self.api.objects["rayclusters"].get(key)
+        if obj is None:
+            return
+        try:
+            claim = claims.parse(obj)
+        except claims.BadClaim:
+            claim = None
+        cs = op.state.clusters.get(key)
+        mine = cs.claim if cs is not None else None
+        if claim is None or claim.install != op.name or mine is None or (
+                mine.epoch != claim.epoch):
+            holder = f"{claim.install} (epoch {claim.epoch})" if claim else "nobody"
+            epoch = mine.epoch if mine is not None else 0
+            self.violations.append(
+                f"t={self.now:g}: {op.name} wrote {type(action).__name__} to "
+                f"{key[0]}/{key[1]} in epoch {epoch} while its claim names {holder}")
+            return
+        acted = self.acted.setdefault(key, {})
+        for other, epoch in acted.items():
+            if other != op.name and epoch == claim.epoch:
+                self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]} acted on by "
+                                       f"{other} and {op.name} in epoch {epoch}")
+        acted[op.name] = claim.epoch
 
     # -- API notifications: kubelet, Ray, operators ---------------------------------------
 
@@ -269,7 +300,7 @@ class World:
                 else:
                     names[obj["metadata"]["name"]] = None
             self._kubelet(kind, obj)
-        if resource in ("rayclusters", "pods", "services"):
+        if resource in _SELECTORS:
             for op in self.operators.values():
                 if op.name not in self.cut:
                     op.observe(resource, kind, obj, self.now)
@@ -515,6 +546,25 @@ class World:
         self.operators.pop(name, None)
         self._start_operator(name)
 
+    def _do_install_operator(self, name: str) -> None:
+        if name not in self.operators:
+            self._start_operator(name)
+
+    def _do_crash_operator(self, name: str) -> None:
+        """The install stops without a word: its leases expire, then others take over."""
+        self.operators.pop(name, None)
+
+    def _do_uninstall_operator(self, name: str) -> None:
+        """`helm uninstall`: the process stops on SIGTERM and deletes its leases, so the
+        remaining installs take its clusters over at once (no lease expiry to wait for)."""
+        op = self.operators.pop(name, None)
+        if op is None:
+            return
+        for (ns, lease), obj in sorted(self.api.objects["leases"].items()):
+            if (obj["metadata"].get("labels") or {}).get(claims.LEASE_LABEL) == name:
+                with contextlib.suppress(ApiError):
+                    self.api.delete("leases", ns, lease)
+
     def _do_watch_cut(self, args: dict[str, Any]) -> None:
         """The operator's watches drop for a while; it misses every change, then resumes
         from a resourceVersion the API no longer has (410 Gone) and must relist."""
@@ -590,9 +640,27 @@ class World:
             installs={name: op.scope for name, op in self.operators.items()},
             clusters=clusters,
             pods=[(ns, name, owner) for ns, name, owner in pods if owner],
-            acting={key: names for key, names in self.acted.items() if key in clusters},
+            acting=self._acting(clusters),
         )
         self.violations.extend(f"end: {v}" for v in ownership.violations(graph, settled=True))
+
+    def _acting(self, clusters: list[ev.ClusterKey]) -> dict[ev.ClusterKey, list[str]]:
+        """Who acts on each cluster now: the running installs that wrote to it in the epoch
+        of its current claim (an install that acted in an earlier epoch handed over)."""
+        out: dict[ev.ClusterKey, list[str]] = {}
+        for key in clusters:
+            try:
+                claim = claims.parse(self.api.objects["rayclusters"][key])
+            except claims.BadClaim:
+                claim = None
+            acted = self.acted.get(key, {})
+            out[key] = sorted(
+                name for name, epoch in acted.items()
+                if name in self.operators and claim is not None and epoch == claim.epoch)
+            if claim is not None and claim.install in self.operators and (
+                    claim.install not in out[key]):
+                out[key].append(claim.install)  # holds it, nothing to write yet
+        return out
 
     def _bounds_checks(self) -> None:
         for (ns, name), obj in sorted(self.api.objects["rayclusters"].items()):
@@ -609,6 +677,15 @@ class World:
             if cluster and (ns, cluster) not in self.api.objects["rayclusters"] and not pod[
                     "metadata"].get("deletionTimestamp"):
                 self.violations.append(f"end: pod {ns}/{pod_name} belongs to no live cluster")
+
+
+_SELECTORS: dict[str, str | None] = {
+    "rayclusters": None,
+    "pods": manifests.LABEL_CLUSTER,
+    "services": manifests.LABEL_CLUSTER,
+    "leases": claims.LEASE_LABEL,
+}
+"""What each operator lists and watches: every RayCluster; pods, Services and Leases by label."""
 
 
 def tune_gc() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine import claims
 from sim import cli, report
 from sim.scenario import load
 from sim.world import World
@@ -68,9 +69,10 @@ def test_status_worker_counts_drop_to_zero_in_the_api() -> None:
     assert status["desiredWorkers"] == {"rayHeadType": 0, "rayWorkerType": 0}
 
 
-def test_two_installs_acting_on_one_cluster_are_reported(tmp_path: Path) -> None:
-    """The legacy docs' forbidden mix: a namespaced and a cluster-scoped operator over one
-    namespace. Until ownership with fencing (issue 4) settles it, it must be detected."""
+def test_forbidden_mix_ends_with_one_manager_and_shows_the_conflict(tmp_path: Path) -> None:
+    """The legacy docs' forbidden mix, a namespaced and a cluster-scoped operator over one
+    namespace: the namespaced one manages the cluster, nobody else writes to it, and the
+    loser's conflict is visible as a condition, a Warning Event, a log line and a metric."""
     cluster = (Path(cli.__file__).parent / "scenarios/clusters/example-cluster.yaml").read_text()
     (tmp_path / "c.yaml").write_text(cluster)
     path = tmp_path / "mix.yaml"
@@ -80,7 +82,21 @@ def test_two_installs_acting_on_one_cluster_are_reported(tmp_path: Path) -> None
                       {"name": "narrow", "namespace": "ray", "scope": "namespace"}],
         "timeline": [{"at": "0s", "applyFile": "c.yaml"}],
     }))
-    world = World(scenario=load(path))
+    lines: list[str] = []
+    world = World(scenario=load(path), log=lines.append)
     world.run()
-    assert any("acted on by" in v for v in world.violations)
-    assert "end: ray/example-cluster has 2 acting installs: narrow, wide" in world.violations
+    assert world.violations == []
+    obj = world.api.objects["rayclusters"][("ray", "example-cluster")]
+    claim = claims.parse(obj)
+    assert claim is not None and claim.install == "narrow" and "wide" in claim.contenders
+    conflict = next(c for c in obj["status"]["conditions"] if c["type"] == "OwnershipConflict")
+    assert conflict["status"] == "True" and "wide" in conflict["message"]
+    assert obj["status"]["managedBy"] == "narrow"
+    warnings = [e for e in world.api.objects["events"].values()
+                if e["reason"] == "OwnershipConflict" and e["type"] == "Warning"]
+    assert len(warnings) == 1 and warnings[0]["involvedObject"]["name"] == "example-cluster"
+    assert any(line.startswith("[wide] example-cluster,ray: WARNING narrow manages")
+               for line in lines)
+    metric = world.operators["wide"].metrics.value(
+        "ray_operator_ownership_conflicts_total", namespace="ray", cluster="example-cluster")
+    assert metric == 1.0
