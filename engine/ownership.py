@@ -5,7 +5,8 @@ namespace, a namespace holds a cluster, a cluster owns a pod, and an install act
 cluster. The invariants (issue 4):
 - a cluster has at most one acting install;
 - an install acts only on clusters inside its scope;
-- once claims settle, every cluster inside some install's scope has an acting install;
+- once claims settle, every cluster inside some install's scope has an acting install, and
+  it is one of the narrowest installs covering the cluster (`engine.claims` precedence);
 - a pod belongs to a cluster of its own namespace.
 The simulator builds this graph from what it saw and reports each broken invariant as a
 violation; the same functions serve tests and, later, the live operator's self-checks.
@@ -67,11 +68,17 @@ def violations(g: nx.DiGraph, *, settled: bool) -> list[str]:
             scope = g.nodes[actor].get("scope")
             if scope is not None and not scope.covers(ns):
                 out.append(f"{actor[1]} acts on {ns}/{name} outside its scope ({scope})")
-        if settled and not actors:
-            covering = _edges(g, ("namespace", ns), COVERS, incoming=True)
-            if covering:
-                out.append(f"{ns}/{name} is in the scope of {', '.join(c[1] for c in covering)}"
-                           " but no install manages it")
+        covering = _edges(g, ("namespace", ns), COVERS, incoming=True)
+        if settled and not actors and covering:
+            out.append(f"{ns}/{name} is in the scope of {', '.join(c[1] for c in covering)}"
+                       " but no install manages it")
+        if settled and len(actors) == 1 and covering:
+            narrowest = min(g.nodes[c]["scope"].rank for c in covering)
+            scope = g.nodes[actors[0]].get("scope")
+            if scope is not None and scope.rank > narrowest:
+                better = sorted(c[1] for c in covering if g.nodes[c]["scope"].rank == narrowest)
+                out.append(f"{actors[0][1]} manages {ns}/{name} though {', '.join(better)} "
+                           "covers it with a narrower scope")
         holders = _edges(g, node, HOLDS, incoming=True)
         for pod in _edges(g, node, OWNS, incoming=False):
             if pod[1] != ns or not holders:

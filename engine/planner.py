@@ -76,7 +76,8 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
     if state.synced:
         for key in clusters if state.exhaustive else state.dirty:
             cs = clusters.get(key)
-            if cs is not None and _full_pass_due(cs) and may_act(state, cs, now):
+            if (cs is not None and _full_pass_due(cs) and now >= cs.retry_at
+                    and may_act(state, cs, now)):
                 cs.needs_update = False
                 cs.load_fresh = False
     moved: dict[ev.ClusterKey, None] = {}
@@ -130,6 +131,9 @@ def _record_claim(state: st.State, cs: st.ClusterState, action: Any, now: float,
     cs.claim_inflight = True
     if action.reason == "contend" and cs.claim is not None:
         cs.contended = cs.claim.install
+        cs.contended_at = now
+    elif action.reason == "ask":
+        cs.asked_at = now
 
 
 def _record_lease(state: st.State, action: act.RenewLease, now: float) -> None:
@@ -171,6 +175,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
                   exhaustive: bool = False) -> None:
     if cs.announce != math.inf:
         out.append(act.Requeue(cluster=cs.key, at=cs.announce))
+    if now < cs.retry_at:  # a call failed: wait out the retry delay (a timer is set)
+        return
     conflict = ""
     if state.install is not None:
         if cs.obj is None:  # only pods seen (the cluster is gone): nothing to claim
@@ -232,7 +238,7 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
     claim = cs.claim
     alive = _alive(state, cs, now)
     verdict = claims.verdict(me, claim, alive=alive)
-    if cs.claim_inflight or now < cs.claim_retry_at:  # a write pending or failing: wait
+    if cs.claim_inflight:  # a claim write pending: wait for its result
         return verdict is claims.Verdict.ACT, ""
     if verdict is claims.Verdict.ACT:
         assert claim is not None
@@ -264,12 +270,16 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
         out.append(act.Log(cluster=cs.key, level="INFO", message=message))
         return False, ""
     out.append(act.Requeue(cluster=cs.key, at=holder_expiry))
-    if verdict is claims.Verdict.ASK:
+    # Asking and contending are repeated at most once per lease period: if the holder drops
+    # the entry (it saw this install's lease expire), writing it back at once could go on
+    # for as long as the two disagree about that lease.
+    if verdict is claims.Verdict.ASK and now >= cs.asked_at + me.lease_seconds:
         _write_claim(cs, claims.asked_by(me, claim), "ask", out)
         out.append(act.Log(cluster=cs.key, level="INFO",
                            message=f"asking {claim.install} to hand the cluster over: "
                                    f"{me.name} has the narrower scope"))
-    elif verdict is claims.Verdict.LOSE and me.name not in claim.contenders:
+    elif verdict is claims.Verdict.LOSE and me.name not in claim.contenders and (
+            now >= cs.contended_at + me.lease_seconds):
         _write_claim(cs, claims.contended_by(me, claim), "contend", out)
         if cs.contended != claim.install:
             message = (f"{claim.install} manages this cluster and its scope is as narrow or "

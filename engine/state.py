@@ -38,7 +38,8 @@ BACKOFF_START = 10.0
 BACKOFF_CAP = 300.0
 BACKOFF_RESET_AFTER = 300.0  # Running this long forgives earlier failures.
 CREATE_EXPECTATION_TTL = 300.0  # an acknowledged create never observed is forgotten after this
-RETRY_AFTER_FAILURE = 1.0
+RETRY_AFTER_FAILURE = 1.0  # the first retry of a cluster whose call failed; then doubling
+RETRY_CAP = 60.0
 STATUS_PERIOD = 5.0  # worker counts in the status are written at most this often
 
 Signature = tuple[Phase, int, int, str, bool, str, str]
@@ -108,9 +109,12 @@ class ClusterState:
     claim_rv: str = ""  # the resourceVersion the claim was read at (the write precondition)
     claim_since: float = 0.0  # when the current holder's claim was first seen
     claim_inflight: bool = False
-    claim_retry_at: float = -math.inf  # a failed claim write is tried again from then
+    retry_at: float = -math.inf  # after a failed call, nothing is written before this
+    failed_calls: int = 0  # consecutive failed calls (the retry delay doubles with each)
     bad_claim: str = ""  # a garbled claim annotation (overwritten by the next claim)
     contended: str = ""  # the holder this install last reported a conflict against
+    asked_at: float = -math.inf  # when this install last asked for a hand-over
+    contended_at: float = -math.inf  # when it last wrote itself in as a contender
 
     @property
     def name(self) -> str:
@@ -580,6 +584,8 @@ def _action_result(state: State, event: ev.ActionResult) -> None:
     if cs is None:
         return
     ok = event.outcome != ev.FAILED_OUTCOME
+    if event.outcome == ev.DONE:
+        cs.failed_calls = 0
     handler = _RESULTS.get(kind)
     if handler is not None:
         handler(state, cs, target, ok, event)
@@ -598,7 +604,7 @@ def _create_result(
             wake(state, cs.key, cs.expiry_at)
         return
     _drop_creating(cs, name)
-    wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+    retry_later(state, cs, event.at)
     _mark(state, cs.key)
 
 
@@ -611,7 +617,7 @@ def _delete_result(
     del cs.deleting[name]
     if pod is not None:
         _account(cs, pod)
-    wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+    retry_later(state, cs, event.at)
 
 
 def _service_result(
@@ -620,7 +626,7 @@ def _service_result(
     if ok:
         cs.service = cs.service_inflight
     else:
-        wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+        retry_later(state, cs, event.at)
     cs.service_inflight = ""
 
 
@@ -629,7 +635,7 @@ def _status_result(
 ) -> None:
     if not ok or event.outcome == ev.CONFLICT:
         cs.status_sent = None
-        wake(state, cs.key, event.at + RETRY_AFTER_FAILURE)
+        retry_later(state, cs, event.at)
 
 
 def _claim_result(
@@ -637,8 +643,8 @@ def _claim_result(
 ) -> None:
     cs.claim_inflight = False
     if not ok or event.outcome == ev.CONFLICT:  # the watch brings the claim that won
-        cs.claim_retry_at = event.at + RETRY_AFTER_FAILURE
-        wake(state, cs.key, cs.claim_retry_at)
+        cs.asked_at = cs.contended_at = -math.inf  # not written: may be tried again
+        retry_later(state, cs, event.at)
 
 
 def _lease_result(state: State, namespace: str, event: ev.ActionResult) -> None:
@@ -717,6 +723,17 @@ def alive_until(state: State, cs: ClusterState, install: str) -> float:
     if peer.gone:
         return -math.inf
     return peer.observed_at + peer.seconds
+
+
+def retry_later(state: State, cs: ClusterState, at: float) -> None:
+    """A call for `cs` failed: write nothing more for it until a delay has passed, 1 s
+    doubling to 60 s while calls keep failing (a persistent error, such as a missing RBAC
+    permission or a cluster deleted while the watch was down, must not make the operator
+    retry in a tight loop), then plan it again."""
+    cs.failed_calls += 1
+    delay = min(RETRY_AFTER_FAILURE * 2 ** (cs.failed_calls - 1), RETRY_CAP)
+    cs.retry_at = max(cs.retry_at, at + delay)
+    wake(state, cs.key, cs.retry_at)
 
 
 def _service_gone(state: State, event: ev.ServiceGone) -> None:

@@ -57,6 +57,7 @@ class Fault:
     status: int
     count: int
     message: str = "injected fault"
+    client: str = ""  # only this operator's calls ("" = every operator's)
 
 
 @define
@@ -263,10 +264,11 @@ class Api:
     def _enter(self, verb: str, resource: str) -> None:
         self.calls[f"{verb} {resource}"] = self.calls.get(f"{verb} {resource}", 0) + 1
 
-    def check_faults(self, verb: str, resource: str) -> None:
+    def check_faults(self, verb: str, resource: str, client: str = "") -> None:
         """Fail a client's call before it reaches the store, if a fault rule says so."""
         for fault in self.faults:
-            if fault.count > 0 and fault.verb in (verb, "*") and fault.resource in (resource, "*"):
+            if (fault.count > 0 and fault.verb in (verb, "*") and fault.resource in (resource, "*")
+                    and fault.client in ("", client)):
                 fault.count -= 1
                 if fault.status == 0:
                     raise ApiError(0, "Timeout", fault.message)
@@ -282,13 +284,14 @@ class Client:
     api: Api
     calls: dict[str, int] = field(factory=dict)
     times: list[float] | None = None  # when each call was made, if asked to keep them
+    name: str = ""  # the operator install it serves (faults can target it)
 
     def _call(self, verb: str, resource: str) -> None:
         key = f"{verb} {resource}"
         self.calls[key] = self.calls.get(key, 0) + 1
         if self.times is not None:
             self.times.append(self.api.now())
-        self.api.check_faults(verb, resource)
+        self.api.check_faults(verb, resource, self.name)
 
     def get(self, resource: str, namespace: str, name: str) -> Obj:
         self._call("get", resource)

@@ -308,7 +308,8 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
     elif kind in OPERATOR_STEPS:
         args = r.string(args, where)
     elif kind == "api_faults":
-        f = r.mapping(args, where, {"verb", "resource", "status", "count", "message"})
+        f = r.mapping(args, where, {"verb", "resource", "status", "count", "message",
+                                    "operator"})
         verb = f.get("verb", "*")
         verbs = {"*", "get", "list", "create", "patch", "patch_status", "replace", "delete"}
         if verb not in verbs:
@@ -319,7 +320,9 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
                          "expected one of 0 (timeout), 403, 404, 409, 429, 500, 503, "
                          f"got {_show(status)}")
         args = {"verb": verb, "resource": r.string(f.get("resource", "*"), f"{where}.resource"),
-                "status": status, "count": r.integer(f.get("count", 1), f"{where}.count", 1)}
+                "status": status, "count": r.integer(f.get("count", 1), f"{where}.count", 1),
+                "operator": r.string(f.get("operator", ""), f"{where}.operator")
+                if "operator" in f else ""}
     elif kind == "watch_cut":
         w = r.mapping(args, where, {"operator", "duration"})
         args = {"operator": r.string(w.get("operator"), f"{where}.operator"),
@@ -363,8 +366,10 @@ def _raycluster(r: _Reader, value: object, path: str) -> dict[str, Any]:
 
 def _expect(r: _Reader, value: object, path: str) -> Expectation:
     e = r.mapping(value, path, {"at", "cluster", "pods", "workers", "phase", "restarts",
-                                "services"})
+                                "services", "managedBy"})
     checks: dict[str, Any] = {}
+    if "managedBy" in e:
+        checks["managedBy"] = r.string(e["managedBy"], f"{path}.managedBy")
     for key in ("pods", "restarts", "services"):
         if key in e:
             checks[key] = r.integer(e[key], f"{path}.{key}")
@@ -397,8 +402,9 @@ def _check_references(r: _Reader, timeline: tuple[Step, ...], expect: tuple[Expe
         elif step.kind in OPERATOR_STEPS and step.args not in operators:
             raise r.fail(f"{path}.{step.kind}",
                          f"expected one of the operators {sorted(operators)}, got {step.args!r}")
-        elif step.kind == "watch_cut" and step.args["operator"] not in operators:
-            raise r.fail(f"{path}.watch_cut.operator",
+        elif step.kind in ("watch_cut", "api_faults") and step.args["operator"] and (
+                step.args["operator"] not in operators):
+            raise r.fail(f"{path}.{step.kind}.operator",
                          f"expected one of the operators {sorted(operators)}, "
                          f"got {step.args['operator']!r}")
         elif isinstance(step.args, Mapping) and "cluster" in step.args:  # noqa: SIM102

@@ -143,3 +143,111 @@ class WorldMachine(RuleBasedStateMachine):
         ok, message, _ = report.replay(io.StringIO(self.trace.getvalue()))
         assert ok, message
 
+
+
+INSTALLS = (
+    OperatorSpec(name="wide", namespace="default", scope="cluster", installed=False),
+    OperatorSpec(name="wide-2", namespace="ops", scope="cluster", installed=False),
+    OperatorSpec(name="ray-only", namespace="ray", scope="namespace", installed=False),
+    OperatorSpec(name="team-only", namespace="team-a", scope="namespace", installed=False),
+    OperatorSpec(name="both", namespace="ops", scope="namespaces", namespaces=NAMESPACES,
+                 installed=False),
+)
+SETTLE_SECONDS = 120.0  # past a lease expiry (15 s) and a few renewals
+
+
+class InstallsMachine(RuleBasedStateMachine):
+    """Operator installs with random scopes come and go over clusters in random namespaces.
+
+    After every step no write reached a cluster from an install its claim did not name in
+    that epoch, and no install acted outside its scope (the world's violations); after
+    `settle`, every cluster inside some running install's scope is managed by exactly one
+    install, one of the narrowest that cover it (engine.ownership).
+    """
+
+    clusters = Bundle("clusters")
+
+    @initialize(seed=st.integers(0, 2**16), first=st.sampled_from(INSTALLS))
+    def start(self, seed: int, first: OperatorSpec) -> None:
+        scenario = Scenario(
+            name="installs", source="(hypothesis)", description="", seed=seed,
+            duration=10**9, nodes=(), startup_delay=2.0, startup_jitter=3.0,
+            operators=INSTALLS, timeline=(), expect=(),
+        )
+        self.trace = io.StringIO()
+        self.world = World(scenario=scenario, trace_out=self.trace)
+        self.world.start()
+        self.world.do("install_operator", first.name)
+        self.live: set[str] = set()
+
+    @rule(target=clusters, namespace=st.sampled_from(NAMESPACES), name=st.sampled_from(NAMES),
+          high=st.integers(1, 3))
+    def apply(self, namespace: str, name: str, high: int) -> str:
+        key = f"{namespace}/{name}"
+        note(f"apply {key} min 1 max {high}")
+        self.world.do("apply", cluster_object(namespace, name, 1, high))
+        self.live.add(key)
+        return key
+
+    @rule(cluster=consumes(clusters))
+    def delete(self, cluster: str) -> None:
+        note(f"delete {cluster}")
+        self.world.do("delete", {"cluster": cluster})
+        self.live.discard(cluster)
+
+    @rule(spec=st.sampled_from(INSTALLS))
+    def install(self, spec: OperatorSpec) -> None:
+        note(f"install {spec.name} ({spec.scope_value})")
+        self.world.do("install_operator", spec.name)
+
+    @rule(spec=st.sampled_from(INSTALLS))
+    def uninstall(self, spec: OperatorSpec) -> None:
+        note(f"uninstall {spec.name}")
+        self.world.do("uninstall_operator", spec.name)
+
+    @rule(spec=st.sampled_from(INSTALLS))
+    def crash(self, spec: OperatorSpec) -> None:
+        note(f"crash {spec.name} (its leases expire)")
+        self.world.do("crash_operator", spec.name)
+
+    @rule(spec=st.sampled_from(INSTALLS))
+    def restart(self, spec: OperatorSpec) -> None:
+        if spec.name in self.world.operators:
+            note(f"restart {spec.name}")
+            self.world.do("restart_operator", spec.name)
+
+    @rule(spec=st.sampled_from(INSTALLS), duration=st.sampled_from([5.0, 30.0]))
+    def watch_cut(self, spec: OperatorSpec, duration: float) -> None:
+        if spec.name in self.world.operators:
+            note(f"{spec.name}'s watches drop for {duration} s")
+            self.world.do("watch_cut", {"operator": spec.name, "duration": duration})
+
+    @rule(spec=st.sampled_from(INSTALLS), count=st.integers(1, 12))
+    def lease_faults(self, spec: OperatorSpec, count: int) -> None:
+        """Only this install's lease renewals fail (its other calls go through): it must
+        stop acting before its peers may take its clusters over."""
+        note(f"the next {count} lease renewals of {spec.name} fail")
+        self.world.do("api_faults", {"verb": "patch", "resource": "leases", "status": 500,
+                                     "count": count, "operator": spec.name})
+
+    @rule(seconds=st.sampled_from([1.0, 5.0, 12.0, 20.0]))
+    def wait(self, seconds: float) -> None:
+        self.world.advance_to(self.world.now + seconds)
+
+    @rule()
+    def settle(self) -> None:
+        self.world.advance_to(self.world.now + SETTLE_SECONDS)
+        self.world.cut.clear()
+        found = self.world.ownership_violations()
+        note(f"managers: {self.world.managers()}")
+        assert found == [], found
+
+    @invariant()
+    def no_violation(self) -> None:
+        assert self.world.violations == []
+
+    def teardown(self) -> None:
+        if not hasattr(self, "trace"):
+            return
+        ok, message, _ = report.replay(io.StringIO(self.trace.getvalue()))
+        assert ok, message

@@ -163,7 +163,7 @@ class World:
         install = claims.Install(name=name, rank=spec.scope_value.rank,
                                  lease_seconds=self.lease_seconds,
                                  renew_seconds=self.lease_seconds / 3)
-        op = Operator(name=name, api=Client(self.api), scope=spec.scope_value,
+        op = Operator(name=name, api=Client(self.api, name=name), scope=spec.scope_value,
                       state=st.initial(install=install),
                       log=self._log_for(name), requeue=self._requeue_for(name),
                       trace=self._trace, clock=lambda: self.now)
@@ -291,6 +291,8 @@ class World:
     # -- API notifications: kubelet, Ray, operators ---------------------------------------
 
     def _on_change(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
+        if resource == "rayclusters" and kind == "DELETED":  # a new one starts at epoch 1
+            self.acted.pop((obj["metadata"]["namespace"], obj["metadata"]["name"]), None)
         if resource == "pods":
             cluster = self._cluster_of(obj)
             if cluster is not None:
@@ -583,7 +585,8 @@ class World:
 
     def _do_api_faults(self, args: dict[str, Any]) -> None:
         self.api.faults.append(Fault(verb=args["verb"], resource=args["resource"],
-                                     status=args["status"], count=args["count"]))
+                                     status=args["status"], count=args["count"],
+                                     client=args.get("operator") or ""))
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -600,7 +603,12 @@ class World:
         services = sum(1 for (sns, _), s in self.api.objects["services"].items()
                        if sns == ns and (s["metadata"].get("labels") or {}).get(
                            manifests.LABEL_CLUSTER) == name)
+        try:
+            claim = claims.parse(rc) if rc is not None else None
+        except claims.BadClaim:
+            claim = None
         return {"exists": rc is not None, "phase": status.get("phase", ""),
+                "managedBy": claim.install if claim is not None else "",
                 "restarts": status.get("autoscalerRetries", 0), "pods": len(pods),
                 "workers": dict(sorted(workers.items())), "services": services}
 
@@ -632,7 +640,17 @@ class World:
         self._bounds_checks()
 
     def _ownership_checks(self) -> None:
-        """The management graph (engine.ownership) of what is there now and who acted."""
+        self.violations.extend(f"end: {v}" for v in self.ownership_violations())
+
+    def managers(self) -> dict[str, list[str]]:
+        """Who manages each cluster now (see `_acting`), as `ns/name` -> installs."""
+        return {f"{ns}/{name}": names
+                for (ns, name), names in self._acting(list(self.api.objects["rayclusters"]))
+                .items()}
+
+    def ownership_violations(self) -> list[str]:
+        """The management graph (engine.ownership) of what is there now and who acted, as
+        if claims had settled."""
         clusters = list(self.api.objects["rayclusters"])
         pods = [(ns, name, (pod["metadata"].get("labels") or {}).get(manifests.LABEL_CLUSTER))
                 for (ns, name), pod in self.api.objects["pods"].items()]
@@ -642,7 +660,7 @@ class World:
             pods=[(ns, name, owner) for ns, name, owner in pods if owner],
             acting=self._acting(clusters),
         )
-        self.violations.extend(f"end: {v}" for v in ownership.violations(graph, settled=True))
+        return ownership.violations(graph, settled=True)
 
     def _acting(self, clusters: list[ev.ClusterKey]) -> dict[ev.ClusterKey, list[str]]:
         """Who acts on each cluster now: the running installs that wrote to it in the epoch

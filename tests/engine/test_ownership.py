@@ -19,6 +19,12 @@ def check(acting: dict[tuple[str, str], list[str]], *, settled: bool = True) -> 
     return ownership.violations(g, settled=settled)
 
 
+def test_a_wider_install_managing_where_a_narrower_covers_is_a_violation_once_settled() -> None:
+    acting = {("ray", "a"): ["wide"], ("team-a", "b"): ["wide"]}
+    assert check(acting, settled=False) == []
+    assert check(acting) == ["wide manages ray/a though narrow covers it with a narrower scope"]
+
+
 def test_one_acting_install_per_cluster_is_clean() -> None:
     assert check({("ray", "a"): ["narrow"], ("team-a", "b"): ["wide"]}) == []
 

@@ -100,3 +100,16 @@ def test_forbidden_mix_ends_with_one_manager_and_shows_the_conflict(tmp_path: Pa
     metric = world.operators["wide"].metrics.value(
         "ray_operator_ownership_conflicts_total", namespace="ray", cluster="example-cluster")
     assert metric == 1.0
+
+
+def test_partition_scenario_needs_the_fence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `partition` scenario passes only because a stale install stops acting: with the
+    lease check removed, its writes land after the takeover and are reported."""
+    from engine import state as stmod
+
+    assert World(scenario=load(cli.bundled()["partition"])).violations == []
+    monkeypatch.setattr(stmod, "lease_fresh", lambda state, namespace, now: True)
+    world = World(scenario=load(cli.bundled()["partition"]))
+    world.run()
+    assert any("wrote CreatePod to ray/example-cluster in epoch 1 while its claim names "
+               "ray-operator-2 (epoch 2)" in v for v in world.violations)
