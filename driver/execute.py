@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from attrs import field, frozen
+
 from engine import actions as act
 from engine import claims
 from engine import events as ev
@@ -41,13 +43,23 @@ class Api(Protocol):
 
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
 
-    def delete(self, resource: str, namespace: str, name: str) -> None: ...
+    def delete(self, resource: str, namespace: str, name: str, *, uid: str = "") -> None: ...
 
     def patch(self, resource: str, namespace: str, name: str,
               patch: Mapping[str, Any]) -> dict[str, Any]: ...
 
     def patch_status(self, resource: str, namespace: str, name: str,
-                     status: Mapping[str, Any]) -> dict[str, Any]: ...
+                     status: Mapping[str, Any], *,
+                     precondition: Precondition | None = None) -> dict[str, Any]: ...
+
+
+@frozen(kw_only=True)
+class Precondition:
+    """What the object must still be for a write to apply (409 otherwise): its uid, and
+    annotations with exact values (a JSON Patch `test` on the live server)."""
+
+    uid: str = ""
+    annotations: Mapping[str, str] = field(factory=dict)
 
 
 def result(action: act.Action, at: float, outcome: str, reason: str = "") -> ev.ActionResult:
@@ -105,7 +117,7 @@ def _effect(api: Api, action: act.Action, at: float) -> ev.ActionResult:
         api.create("pods", namespace, action.manifest)
     elif isinstance(action, act.DeletePod):
         try:
-            api.delete("pods", namespace, action.name)
+            api.delete("pods", namespace, action.name, uid=action.uid)
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -115,15 +127,26 @@ def _effect(api: Api, action: act.Action, at: float) -> ev.ActionResult:
         except ApiError as exc:
             if exc.status != 409:
                 raise
+            existing = api.get("services", namespace, action.name)
+            owners = {r.get("uid") for r in existing["metadata"].get("ownerReferences") or []}
+            mine = {r.get("uid") for r in action.manifest["metadata"].get("ownerReferences", [])}
+            if owners and mine and not owners & mine:
+                raise ApiError(409, "Conflict", f"service {action.name} belongs to another "
+                                                "RayCluster of that name") from exc
             api.patch("services", namespace, action.name,
                       {"metadata": {"labels": action.manifest["metadata"]["labels"]},
                        "spec": action.manifest["spec"]})
     elif isinstance(action, act.PatchStatus):
-        api.patch_status("rayclusters", namespace, action.cluster[1], action.status)
+        api.patch_status("rayclusters", namespace, action.cluster[1], action.status,
+                         precondition=Precondition(
+                             uid=action.uid,
+                             annotations={claims.FENCE: action.fence} if action.fence else {}))
     elif isinstance(action, act.WriteClaim):
+        claim = claims.parse({"metadata": {"annotations": {claims.ANNOTATION: action.claim}}})
+        assert claim is not None
         api.patch("rayclusters", namespace, action.cluster[1], {"metadata": {
             "resourceVersion": action.resource_version,
-            "annotations": {claims.ANNOTATION: action.claim}}})
+            "annotations": {claims.ANNOTATION: action.claim, claims.FENCE: claim.fence}}})
     elif isinstance(action, act.RenewLease):
         _renew(api, action, at)
     return result(action, at, ev.DONE)

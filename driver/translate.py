@@ -68,6 +68,7 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
         ip=str(status.get("podIP") or ""),
         terminating=bool(meta.get("deletionTimestamp")),
         launch_hash=str(labels.get(manifests.LABEL_HASH, "")),
+        uid=str(meta.get("uid") or ""),
     )
 
 

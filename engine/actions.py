@@ -48,6 +48,7 @@ class DeletePod:
     name: str
     pod_type: str
     reason: str  # idle | max_workers | max_workers_per_type | outdated | failed | recovery ...
+    uid: str = ""  # the pod's uid, a precondition of the delete
 
     @property
     def ref(self) -> str:
@@ -73,6 +74,8 @@ class PatchStatus:
 
     cluster: ClusterKey
     status: Mapping[str, Any] = field(eq=False)
+    uid: str = ""  # preconditions: the cluster's uid ...
+    fence: str = ""  # ... and its claim-holder annotation ("" = no claims)
 
     @property
     def ref(self) -> str:

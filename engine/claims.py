@@ -21,7 +21,12 @@ over the same namespace. Here two installs never act on one cluster:
 - **Fencing.** An install acts only while its own lease in that namespace was renewed less
   than `fence_seconds` ago (two thirds of the lease duration, client-go's renew deadline), so
   a stale or cut-off install stops before anyone may take over; the driver checks the claim
-  again right before every write, so nothing queued runs after a hand-over.
+  again right before every write, so nothing queued runs after a hand-over. The API server
+  checks too, for an install whose view is stale (its watch was down): status writes test
+  the cluster's uid and its `cluster.ray.io/claim-holder` annotation (`<install>/<epoch>`,
+  written with the claim), pod deletes carry the pod's uid, and pods and the Service name
+  the cluster's uid as their owner, so one created for a cluster that was since replaced
+  is garbage-collected.
 - **Conflict.** An install that loses writes itself into the claim's `contenders` (once),
   posts a Warning Event, logs a line and counts a metric; the holder shows live contenders as
   the `OwnershipConflict` condition of the cluster's status.
@@ -39,6 +44,7 @@ from typing import Any, TypeGuard
 from attrs import evolve, field, frozen
 
 ANNOTATION = "cluster.ray.io/claim"
+FENCE = "cluster.ray.io/claim-holder"  # "<install>/<epoch>": what a holder's writes test for
 LEASE_PREFIX = "ray-operator-"
 LEASE_LABEL = "cluster.ray.io/operator-lease"
 RANK_ANNOTATION = "cluster.ray.io/scope-rank"
@@ -78,6 +84,10 @@ class Claim:
     rank: int
     handoff: tuple[str, int] | None = None  # (install, rank) asking the holder to hand over
     contenders: Mapping[str, int] = field(factory=dict)  # losing installs -> their rank
+
+    @property
+    def fence(self) -> str:
+        return f"{self.install}/{self.epoch}"
 
     def encode(self) -> str:
         body: dict[str, Any] = {"install": self.install, "epoch": self.epoch, "rank": self.rank}

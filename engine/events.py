@@ -63,6 +63,7 @@ class PodSeen:
     ip: str = ""
     terminating: bool = False  # deletionTimestamp is set
     launch_hash: str = ""
+    uid: str = ""  # deletes carry it as a precondition: never another pod of the same name
 
     @property
     def live(self) -> bool:

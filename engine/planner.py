@@ -197,7 +197,7 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
         for name in cs.dead:
             pod = cs.pods[name]
             out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod.pod_type,
-                                     reason="failed"))
+                                     reason="failed", uid=pod.uid))
     full = _full_pass_due(cs)
     if _can_scale(cs):
         if full:
@@ -356,7 +356,7 @@ def _head(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
 def _delete_head(cs: st.ClusterState, pod: ev.PodSeen, reason: str, message: str,
                  out: list[act.Action]) -> None:
     out.append(act.DeletePod(cluster=cs.key, name=pod.name, pod_type=pod.pod_type,
-                             reason=reason))
+                             reason=reason, uid=pod.uid))
     out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="RestartingRay",
                              message=message))
     out.append(act.Log(cluster=cs.key, level="INFO", message=message))
@@ -385,9 +385,10 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
     if decision.terminate:
         by_group: dict[tuple[str, str], int] = defaultdict(int)
         for name, reason in decision.terminate:
-            pod_type = cs.pods[name].pod_type
+            pod = cs.pods[name]
+            pod_type = pod.pod_type
             out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod_type,
-                                     reason=reason))
+                                     reason=reason, uid=pod.uid))
             by_group[(pod_type, reason)] += 1
         for (pod_type, reason), n in by_group.items():
             message = f"Removing {n} nodes of type {pod_type} ({reason})."
@@ -452,7 +453,9 @@ def _status(cs: st.ClusterState, now: float, out: list[act.Action], *, full: boo
                 out.append(act.Requeue(cluster=cs.key, at=due))
             return
     counts = {t: n for t, n in sorted(cs.live.items()) if n}
-    out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts)))
+    fence = cs.claim.fence if cs.claim is not None else ""
+    out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts),
+                               uid=cs.uid, fence=fence))
     if sent is None or sent[0][:2] != sig[:2] or sent[0][3] != sig[3]:
         _announce(cs, out)
     if conflict and (sent is None or sent[0][6] != conflict):

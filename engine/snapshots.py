@@ -24,7 +24,8 @@ from engine.phases import Phase
 
 FORMAT = 1
 
-_POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at")
+_POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at",
+               "uid")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "claim",

@@ -29,7 +29,7 @@ from typing import Any
 
 from attrs import define, field
 
-from driver.execute import ApiError
+from driver.execute import ApiError, Precondition
 from engine.planner import timestamp
 
 Obj = dict[str, Any]
@@ -70,6 +70,7 @@ class Api:
         factory=lambda: {r: {} for r in RESOURCES})
     rv: int = 0
     uids: int = 0
+    live_uids: set[str] = field(factory=set)  # of objects that exist (owners for GC)
     names: int = 0
     watchers: list[Watcher] = field(factory=list)
     history: deque[tuple[int, str, str, Obj]] = field(factory=deque)
@@ -139,8 +140,13 @@ class Api:
         elif resource in WITH_STATUS:
             body.pop("status", None)
         self._store(resource, ns, name, body, "ADDED")
+        self.live_uids.add(meta["uid"])
+        orphan = False
         for ref in meta.get("ownerReferences") or []:
             self.owned.setdefault(ref.get("uid", ""), set()).add((resource, ns, name))
+            orphan = orphan or ref.get("uid", "") not in self.live_uids
+        if orphan:  # its owner is gone: the garbage collector deletes it
+            self._delete(resource, ns, name)
         return body
 
     def patch(self, resource: str, namespace: str, name: str, patch: Mapping[str, Any], *,
@@ -179,9 +185,12 @@ class Api:
         return self._update(resource, old, body)
 
     def patch_status(self, resource: str, namespace: str, name: str,
-                     status: Mapping[str, Any], *, resource_version: str | None = None) -> Obj:
+                     status: Mapping[str, Any], *, resource_version: str | None = None,
+                     precondition: Precondition | None = None) -> Obj:
         self._enter("patch_status", resource)
         old = self._existing(resource, namespace, name, resource_version)
+        if precondition is not None:
+            _check(old, precondition)
         body = dict(old)
         body["status"] = merge(old.get("status") or {}, status)
         return self._update(resource, old, body)
@@ -214,6 +223,7 @@ class Api:
         current = self.objects[resource].pop(key, None)
         if current is None:
             return
+        self.live_uids.discard(current["metadata"].get("uid", ""))
         self._emit(resource, "DELETED", current)
         for ref in meta.get("ownerReferences") or []:
             self.owned.get(ref.get("uid", ""), set()).discard((resource, key[0], key[1]))
@@ -285,6 +295,7 @@ class Client:
     calls: dict[str, int] = field(factory=dict)
     times: list[float] | None = None  # when each call was made, if asked to keep them
     name: str = ""  # the operator install it serves (faults can target it)
+    landed: Callable[[Client, str, str, Obj], None] | None = None  # after each write
 
     def _call(self, verb: str, resource: str) -> None:
         key = f"{verb} {resource}"
@@ -304,20 +315,30 @@ class Client:
 
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> Obj:
         self._call("create", resource)
-        return self.api.create(resource, namespace, obj)
+        return self._landed("create", resource, self.api.create(resource, namespace, obj))
 
     def patch(self, resource: str, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
         self._call("patch", resource)
-        return self.api.patch(resource, namespace, name, patch)
+        return self._landed("patch", resource, self.api.patch(resource, namespace, name, patch))
+
+    def _landed(self, verb: str, resource: str, obj: Obj) -> Obj:
+        if self.landed is not None:
+            self.landed(self, verb, resource, obj)
+        return obj
 
     def patch_status(self, resource: str, namespace: str, name: str,
-                     status: Mapping[str, Any]) -> Obj:
+                     status: Mapping[str, Any], *,
+                     precondition: Precondition | None = None) -> Obj:
         self._call("patch_status", resource)
-        return self.api.patch_status(resource, namespace, name, status)
+        return self._landed("patch_status", resource, self.api.patch_status(
+            resource, namespace, name, status, precondition=precondition))
 
-    def delete(self, resource: str, namespace: str, name: str) -> None:
+    def delete(self, resource: str, namespace: str, name: str, *, uid: str = "") -> None:
         self._call("delete", resource)
-        self.api.delete(resource, namespace, name)
+        old = self.api.objects[resource].get((_ns(resource, namespace), name))
+        self.api.delete(resource, namespace, name, uid=uid or None)
+        if old is not None:
+            self._landed("delete", resource, old)
 
 
 _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
@@ -341,6 +362,20 @@ def _suffix(n: int) -> str:
         n, r = divmod(n, len(alphabet))
         out += alphabet[r]
     return out
+
+
+def _check(obj: Obj, precondition: Precondition) -> None:
+    """A write's preconditions, as the API server applies them (409 Conflict otherwise)."""
+    meta = obj["metadata"]
+    if precondition.uid and meta.get("uid") != precondition.uid:
+        raise ApiError(409, "Conflict",
+                       f"Precondition failed: UID in precondition: {precondition.uid}, "
+                       f"UID in object meta: {meta.get('uid')}")
+    annotations = meta.get("annotations") or {}
+    for key, value in precondition.annotations.items():
+        if annotations.get(key) != value:
+            raise ApiError(409, "Conflict", f"test failed: metadata.annotations[{key}] is "
+                                            f"{annotations.get(key)!r}, not {value!r}")
 
 
 def merge(target: Any, patch: Any) -> Any:

@@ -163,7 +163,8 @@ class World:
         install = claims.Install(name=name, rank=spec.scope_value.rank,
                                  lease_seconds=self.lease_seconds,
                                  renew_seconds=self.lease_seconds / 3)
-        op = Operator(name=name, api=Client(self.api, name=name), scope=spec.scope_value,
+        op = Operator(name=name, api=Client(self.api, name=name, landed=self._landed),
+                      scope=spec.scope_value,
                       state=st.initial(install=install),
                       log=self._log_for(name), requeue=self._requeue_for(name),
                       trace=self._trace, clock=lambda: self.now)
@@ -227,7 +228,6 @@ class World:
         if kind == "action":
             self._on_action(op, item)
         elif kind == "write":
-            self._on_write(op, item)
             return
         if self.trace_out is None:
             return
@@ -259,34 +259,50 @@ class World:
                                        f"{action.name} removed as idle while "
                                        f"{node.running} tasks ran on it")
 
-    def _on_write(self, op: Operator, action: act.Action) -> None:
-        """Every write to a cluster (pods, Service, status) must come from the install its
-        claim names in the API right now, in that claim's epoch: otherwise two installs act
-        on one cluster, or a stale one acts after a hand-over (the fence failed)."""
-        key = action.cluster
-        obj = self.api.objects["rayclusters"].get(key)
-        if obj is None:
+    def _landed(self, client: Client, verb: str, resource: str, obj: dict[str, Any]) -> None:
+        """Every write that reaches a cluster (its pods, Service or status) must come from the
+        install its claim names in the API at that moment: otherwise two installs act on one
+        cluster, or a stale one acted after a hand-over (the fences failed). Claim writes
+        (annotations only) are how installs negotiate and are not acting; a pod or Service
+        created for a cluster that is gone is collected at once and reaches nothing."""
+        meta = obj["metadata"]
+        if resource == "rayclusters":
+            if verb == "patch":
+                return
+            key = (meta["namespace"], meta["name"])
+        elif resource in ("pods", "services"):
+            owner = (meta.get("labels") or {}).get(manifests.LABEL_CLUSTER)
+            if not owner or (verb == "create" and meta["uid"] not in self.api.live_uids):
+                return
+            key = (meta["namespace"], owner)
+        else:
             return
+        cluster = self.api.objects["rayclusters"].get(key)
+        if cluster is None:
+            return
+        refs = {r.get("uid") for r in meta.get("ownerReferences") or []}
+        if resource != "rayclusters" and refs and cluster["metadata"]["uid"] not in refs:
+            return  # an object of an earlier cluster of that name
         try:
-            claim = claims.parse(obj)
+            claim = claims.parse(cluster)
         except claims.BadClaim:
             claim = None
-        cs = op.state.clusters.get(key)
-        mine = cs.claim if cs is not None else None
-        if claim is None or claim.install != op.name or mine is None or (
-                mine.epoch != claim.epoch):
+        op = client.name
+        if claim is None or claim.install != op:
             holder = f"{claim.install} (epoch {claim.epoch})" if claim else "nobody"
-            epoch = mine.epoch if mine is not None else 0
-            self.violations.append(
-                f"t={self.now:g}: {op.name} wrote {type(action).__name__} to "
-                f"{key[0]}/{key[1]} in epoch {epoch} while its claim names {holder}")
+            self.violations.append(f"t={self.now:g}: {op} wrote ({verb} {resource} "
+                                   f"{meta['name']}) to {key[0]}/{key[1]} while its claim "
+                                   f"names {holder}")
             return
+        self._acted(op, key, claim)
+
+    def _acted(self, op: str, key: ev.ClusterKey, claim: claims.Claim) -> None:
         acted = self.acted.setdefault(key, {})
         for other, epoch in acted.items():
-            if other != op.name and epoch == claim.epoch:
+            if other != op and epoch == claim.epoch:
                 self.violations.append(f"t={self.now:g}: {key[0]}/{key[1]} acted on by "
-                                       f"{other} and {op.name} in epoch {epoch}")
-        acted[op.name] = claim.epoch
+                                       f"{other} and {op} in epoch {epoch}")
+        acted[op] = claim.epoch
 
     # -- API notifications: kubelet, Ray, operators ---------------------------------------
 
