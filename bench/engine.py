@@ -76,7 +76,7 @@ def decision_latency(state: st.State, pods: list[ev.PodSeen], *, samples: int,
     now = state.now
     events = [
         ev.PodSeen(cluster=p.cluster, at=now, name=p.name, pod_type=p.pod_type, role=p.role,
-                   phase=p.phase, ip=p.ip, launch_hash=p.launch_hash)
+                   phase=p.phase, ip=p.ip, launch_hash=p.launch_hash, uid=p.uid)
         for p in chosen
     ]
     step = planner.step

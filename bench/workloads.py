@@ -66,7 +66,8 @@ class InstantWorld:
             pods = self.pods.setdefault(action.cluster, {})
             pods[action.name] = (action.pod_type, action.role, ip)
             common = dict(cluster=action.cluster, name=action.name, pod_type=action.pod_type,
-                          role=action.role, launch_hash=labels["ray-launch-config"])
+                          role=action.role, launch_hash=labels["ray-launch-config"],
+                          uid=f"{self.ips:08x}-0000-4000-8000-{self.ips:012x}")  # as the API's
             self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
                                               outcome=ev.DONE))
             self.queue.append(ev.PodSeen(at=now, phase=ev.PENDING, **common))

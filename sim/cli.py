@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--trace", metavar="FILE", help="write every event and action (JSON lines)")
         p.add_argument("--plot", metavar="FILE", help="draw live vs desired workers (PNG or SVG)")
         p.add_argument("--quiet", action="store_true", help="print only failures")
+        p.add_argument("--logs", metavar="DIR",
+                       help="write each operator's log to DIR/<operator>.log, as "
+                            "`kubectl logs` of its pod would show it")
     sub.add_parser("list", help="list the bundled scenarios")
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario")
@@ -132,6 +135,17 @@ def _run(scenario: Scenario, args: Any, console: Console) -> int:
     live = sys.stdout.isatty() and not args.quiet
     tune_gc()
     world = World(scenario=scenario, trace_out=trace, sampling=bool(args.plot))
+    logs: dict[str, Any] = {}
+    if args.logs:
+        folder = Path(args.logs)
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def log_to(operator: str, line: str) -> None:
+            out = logs.get(operator)
+            if out is None:
+                out = logs[operator] = open(folder / f"{operator}.log", "w")  # noqa: SIM115
+            out.write(line + "\n")
+        world.log_to = log_to
     if not args.quiet:
         print(header(scenario))  # one line, as a log line: never wrapped
     started = time.perf_counter()
@@ -157,6 +171,8 @@ def _run(scenario: Scenario, args: Any, console: Console) -> int:
     finally:
         if trace is not None:
             trace.close()
+        for out in logs.values():
+            out.close()
     result = report.summary(world, wall_seconds=time.perf_counter() - started)
     if args.json:
         report.write_json(args.json, result)

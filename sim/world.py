@@ -89,6 +89,7 @@ class World:
     requests_memo: dict[int, tuple[Any, dict[str, float]]] = field(factory=dict)
     acted: dict[ev.ClusterKey, dict[str, int]] = field(factory=dict)  # install -> last epoch
     lease_seconds: float = claims.LEASE_SECONDS
+    log_to: Callable[[str, str], None] | None = None  # (operator, line): its own log
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -196,6 +197,8 @@ class World:
     def _log_for(self, name: str) -> Callable[[str], None]:
         def write(line: str) -> None:
             self.log(f"[{name}] {line}")
+            if self.log_to is not None:
+                self.log_to(name, line)
         return write
 
     def _once(self, key: tuple[str, str, float], fn: Callable[[], None]) -> None:

@@ -131,3 +131,16 @@ def test_a_bad_namespace_list_is_refused(tmp_path: Path,
 def test_list_prints_one_line_per_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["list"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == len(cli.bundled())
+
+
+def test_grep_of_a_cluster_prefix_shows_exactly_that_clusters_log_lines(tmp_path: Path) -> None:
+    """`kubectl logs <operator pod> | grep example-cluster2,ray`, as the docs say: every line
+    about a cluster starts with `<name>,<namespace>:`, so the grep selects exactly its lines."""
+    assert cli.main(["run", "forbidden-mix", "--quiet", "--logs", str(tmp_path)]) == 0
+    lines = [line for f in sorted(tmp_path.glob("*.log")) for line in f.read_text().splitlines()]
+    prefixes = {line.split(" ", 1)[0] for line in lines}
+    assert prefixes == {"example-cluster,ray:", "example-cluster,team-a:"}
+    wide = (tmp_path / "ray-operator.log").read_text().splitlines()
+    about_ray = [line for line in wide if "example-cluster,ray" in line]
+    assert about_ray and all(line.startswith("example-cluster,ray: ") for line in about_ray)
+    assert any("OwnershipConflict" in line or "manages this cluster" in line for line in about_ray)
