@@ -70,7 +70,7 @@ def result(action: act.Action, at: float, outcome: str, reason: str = "") -> ev.
 def execute(api: Api, action: act.Action, at: float, *,
             log: Callable[[act.Log], None],
             requeue: Callable[[act.Requeue], None],
-            event_time: str) -> ev.ActionResult | None:
+            event_time: Callable[[float], str]) -> ev.ActionResult | None:
     """Carry out one action; return the result event for effects, None otherwise."""
     kind = type(action)
     if kind is act.Log:
@@ -84,7 +84,7 @@ def execute(api: Api, action: act.Action, at: float, *,
     if kind is act.EmitEvent:
         assert isinstance(action, act.EmitEvent)
         with contextlib.suppress(ApiError):  # Events are best-effort, as client-go's recorder
-            api.create("events", action.cluster[0], kubernetes_event(action, event_time))
+            api.create("events", action.cluster[0], kubernetes_event(action, event_time(at)))
         return None
     try:
         return _effect(api, action, at)

@@ -185,7 +185,7 @@ class Operator:
         if isinstance(action, act.EFFECTS):
             self.trace("write", self, action)
         outcome = execute.execute(self.api, action, at, log=self._log_line,
-                                  requeue=self._requeue, event_time=self.timestamp(at))
+                                  requeue=self._requeue, event_time=self.timestamp)
         if outcome is not None:
             self.inbox.append(outcome)
 

@@ -90,6 +90,7 @@ class World:
     acted: dict[ev.ClusterKey, dict[str, int]] = field(factory=dict)  # install -> last epoch
     lease_seconds: float = claims.LEASE_SECONDS
     log_to: Callable[[str, str], None] | None = None  # (operator, line): its own log
+    claims_seen: dict[ev.ClusterKey, tuple[Any, claims.Claim | None]] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -286,10 +287,7 @@ class World:
         refs = {r.get("uid") for r in meta.get("ownerReferences") or []}
         if resource != "rayclusters" and refs and cluster["metadata"]["uid"] not in refs:
             return  # an object of an earlier cluster of that name
-        try:
-            claim = claims.parse(cluster)
-        except claims.BadClaim:
-            claim = None
+        claim = self._claim_of(key, cluster)
         op = client.name
         if claim is None or claim.install != op:
             holder = f"{claim.install} (epoch {claim.epoch})" if claim else "nobody"
@@ -298,6 +296,19 @@ class World:
                                    f"names {holder}")
             return
         self._acted(op, key, claim)
+
+    def _claim_of(self, key: ev.ClusterKey, cluster: dict[str, Any]) -> claims.Claim | None:
+        """The claim on a RayCluster object, parsed once per resourceVersion."""
+        rv = cluster["metadata"].get("resourceVersion")
+        found = self.claims_seen.get(key)
+        if found is not None and found[0] == rv:
+            return found[1]
+        try:
+            claim = claims.parse(cluster)
+        except claims.BadClaim:
+            claim = None
+        self.claims_seen[key] = (rv, claim)
+        return claim
 
     def _acted(self, op: str, key: ev.ClusterKey, claim: claims.Claim) -> None:
         acted = self.acted.setdefault(key, {})
