@@ -91,6 +91,7 @@ class World:
     lease_seconds: float = claims.LEASE_SECONDS
     log_to: Callable[[str, str], None] | None = None  # (operator, line): its own log
     claims_seen: dict[ev.ClusterKey, tuple[Any, claims.Claim | None]] = field(factory=dict)
+    clients: list[Client] = field(factory=list)  # every operator client ever started
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -165,8 +166,9 @@ class World:
         install = claims.Install(name=name, rank=spec.scope_value.rank,
                                  lease_seconds=self.lease_seconds,
                                  renew_seconds=self.lease_seconds / 3)
-        op = Operator(name=name, api=Client(self.api, name=name, landed=self._landed),
-                      scope=spec.scope_value,
+        client = Client(self.api, name=name, landed=self._landed)
+        self.clients.append(client)
+        op = Operator(name=name, api=client, scope=spec.scope_value,
                       state=st.initial(install=install),
                       log=self._log_for(name), requeue=self._requeue_for(name),
                       trace=self._trace, clock=lambda: self.now)
@@ -595,7 +597,7 @@ class World:
         for (ns, lease), obj in sorted(self.api.objects["leases"].items()):
             if (obj["metadata"].get("labels") or {}).get(claims.LEASE_LABEL) == name:
                 with contextlib.suppress(ApiError):
-                    self.api.delete("leases", ns, lease)
+                    op.api.delete("leases", ns, lease)  # the stopping process, its client
 
     def _do_watch_cut(self, args: dict[str, Any]) -> None:
         """The operator's watches drop for a while; it misses every change, then resumes
