@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("cluster")
     plan.add_argument("--state", metavar="STATE.json")
     args = parser.parse_args(argv)
-    console = Console(stderr=False)
+    # A pipe or a CI log is not 80 columns wide: keep the summary table's rows on one line.
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 120)
     try:
         if args.command == "list":
             return _list(console)

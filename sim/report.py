@@ -28,7 +28,8 @@ def summary(world: World, *, wall_seconds: float) -> dict[str, Any]:
     for (ns, name) in sorted(world.api.objects["rayclusters"]):
         seen = world.observe_cluster(f"{ns}/{name}")
         clusters[f"{ns}/{name}"] = {"phase": seen["phase"], "restarts": seen["restarts"],
-                                    "pods": seen["pods"], "workers": seen["workers"]}
+                                    "pods": seen["pods"], "workers": seen["workers"],
+                                    "managedBy": seen["managedBy"]}
     passed = all(r["ok"] for r in world.results) and not world.violations
     return {
         "scenario": world.scenario.name,
@@ -50,11 +51,12 @@ def summary(world: World, *, wall_seconds: float) -> dict[str, Any]:
 
 def show(result: dict[str, Any], console: Console) -> None:
     table = Table(title=f"{result['scenario']} (seed {result['seed']})")
-    for column in ("cluster", "phase", "restarts", "pods", "workers by type"):
-        table.add_column(column)
+    for column in ("cluster", "phase", "restarts", "pods", "workers by type", "managed by"):
+        table.add_column(column, overflow="fold")  # names are never cut
     for name, c in result["clusters"].items():
         workers = ", ".join(f"{t}: {n}" for t, n in c["workers"].items()) or "-"
-        table.add_row(name, c["phase"] or "-", str(c["restarts"]), str(c["pods"]), workers)
+        table.add_row(name, c["phase"] or "-", str(c["restarts"]), str(c["pods"]), workers,
+                      c.get("managedBy") or "-")
     console.print(table)
     actions = ", ".join(f"{k} {v}" for k, v in result["actions"].items())
     console.print(f"actions: {actions or 'none'}")
