@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="print the actions the engine would take now (dry run)")
     plan.add_argument("cluster")
     plan.add_argument("--state", metavar="STATE.json")
+    serve = sub.add_parser("serve", help="serve the simulated cluster as a Kubernetes API")
+    serve.add_argument("scenario", nargs="?", default=None,
+                       help="a scenario whose cluster and timeline to serve (its operators "
+                            "do not run: connect the real one); default: an empty cluster")
+    serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--kubeconfig", metavar="OUT", default="sim.kubeconfig",
+                       help="where to write a kubeconfig for kubectl and ray-operator")
     args = parser.parse_args(argv)
     # A pipe or a CI log is not 80 columns wide: keep the summary table's rows on one line.
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 120)
@@ -84,11 +91,48 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(planning.dry_run(args.cluster, args.state), indent=2))
             return 0
+        if args.command == "serve":
+            return _serve(args, console)
         name = args.scenario if args.command == "run" else DEFAULT
         return _run(load(find(name)), args, console)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _serve(args: Any, console: Console) -> int:
+    import asyncio
+    import contextlib
+
+    import attrs
+
+    from sim import serve
+
+    if args.scenario is not None:
+        scenario = attrs.evolve(load(find(args.scenario)), operators=())
+    else:
+        scenario = Scenario(name="empty", source="(none)", description="", seed=0,
+                            duration=float("inf"), nodes=(), startup_delay=2.0,
+                            startup_jitter=1.0, operators=(), timeline=(), expect=())
+    world = World(scenario=scenario)
+    world.start()
+    world.schedule(scenario.timeline)
+
+    async def main() -> None:
+        runner, port, clock = await serve.start(world, port=args.port)
+        serve.write_kubeconfig(Path(args.kubeconfig), port)
+        console.print(f"serving {scenario.name} on http://127.0.0.1:{port}; "
+                      f"kubeconfig: {args.kubeconfig} (kubectl --kubeconfig {args.kubeconfig} "
+                      "get rayclusters -A)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            clock.cancel()
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops serving
+        asyncio.run(main())
+    return 0
 
 
 def header(scenario: Scenario) -> str:

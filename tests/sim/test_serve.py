@@ -1,0 +1,134 @@
+"""`python -m sim serve` speaks Kubernetes to the official client (and so to kubectl)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
+from kubernetes.client.rest import ApiException
+
+from sim import serve
+from sim.clusters import cluster_object
+from sim.scenario import Scenario
+from sim.world import World
+
+GROUP, VERSION, PLURAL = "cluster.ray.io", "v1", "rayclusters"
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    scenario = Scenario(name="serve", source="(test)", description="", seed=0,
+                        duration=float("inf"), nodes=(), startup_delay=0.2, startup_jitter=0.1,
+                        operators=(), timeline=(), expect=())
+    world = World(scenario=scenario)
+    world.start()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    found: list[int] = []
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        runner, bound, clock = await serve.start(world, port=0)
+        found.append(bound)
+        started.set()
+        await stop.wait()
+        clock.cancel()
+        await runner.shutdown()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield found[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(10)
+
+
+@pytest.fixture()
+def api(port: int) -> k8s.ApiClient:
+    config = k8s.Configuration(host=f"http://127.0.0.1:{port}")
+    return k8s.ApiClient(config)
+
+
+def test_create_get_list_and_409_on_a_taken_name(api: k8s.ApiClient) -> None:
+    custom = k8s.CustomObjectsApi(api)
+    body = cluster_object("ray", "alpha", 0, 2)
+    created: dict[str, Any] = custom.create_namespaced_custom_object(
+        GROUP, VERSION, "ray", PLURAL, body)
+    assert created["metadata"]["uid"] and created["metadata"]["generation"] == 1
+    got = custom.get_namespaced_custom_object(GROUP, VERSION, "ray", PLURAL, "alpha")
+    assert got["spec"] == body["spec"]
+    listed = custom.list_namespaced_custom_object(GROUP, VERSION, "ray", PLURAL)
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["alpha"]
+    with pytest.raises(ApiException) as exc:
+        custom.create_namespaced_custom_object(GROUP, VERSION, "ray", PLURAL, body)
+    assert exc.value.status == 409
+    with pytest.raises(ApiException) as missing:
+        custom.get_namespaced_custom_object(GROUP, VERSION, "ray", PLURAL, "nope")
+    assert missing.value.status == 404
+
+
+def test_merge_patch_bumps_generation_and_status_goes_through_the_subresource(
+    api: k8s.ApiClient,
+) -> None:
+    custom = k8s.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(GROUP, VERSION, "ray", PLURAL,
+                                           cluster_object("ray", "beta", 0, 2))
+    patched = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "ray", PLURAL, "beta", {"spec": {"maxWorkers": 5}})
+    assert patched["metadata"]["generation"] == 2
+    status = custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, "ray", PLURAL, "beta", {"status": {"phase": "Running"}})
+    assert status["status"]["phase"] == "Running"
+    assert status["metadata"]["generation"] == 2  # a status write is not a spec change
+
+
+def test_pods_are_scheduled_and_started_by_the_kubelet_model(api: k8s.ApiClient) -> None:
+    core = k8s.CoreV1Api(api)
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "labels": {"app": "x"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    core.create_namespaced_pod("ray", pod)
+    stream = k8s_watch.Watch().stream(core.list_namespaced_pod, "ray", label_selector="app=x",
+                                      timeout_seconds=5)
+    phases = []
+    for event in stream:
+        phases.append(event["object"].status.phase)
+        if phases[-1] == "Running":
+            break
+    assert phases[-1] == "Running"
+    assert core.list_namespaced_pod("ray", label_selector="app=y").items == []
+
+
+def test_delete_with_a_stale_uid_is_refused(api: k8s.ApiClient) -> None:
+    core = k8s.CoreV1Api(api)
+    core.create_namespaced_service("ray", {"apiVersion": "v1", "kind": "Service",
+                                           "metadata": {"name": "s"},
+                                           "spec": {"ports": [{"port": 80}]}})
+    with pytest.raises(ApiException) as exc:
+        core.delete_namespaced_service("s", "ray", body=k8s.V1DeleteOptions(
+            preconditions=k8s.V1Preconditions(uid="not-its-uid")))
+    assert exc.value.status == 409
+    core.delete_namespaced_service("s", "ray")
+    with pytest.raises(ApiException):
+        core.read_namespaced_service("s", "ray")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_lists_rayclusters(port: int, tmp_path: Path, api: k8s.ApiClient) -> None:
+    k8s.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, "team-a", PLURAL, cluster_object("team-a", "gamma", 0, 1))
+    config = tmp_path / "kubeconfig"
+    serve.write_kubeconfig(config, port)
+    out = subprocess.run(["kubectl", "--kubeconfig", str(config), "get", "rayclusters",
+                          "-n", "team-a", "-o", "name"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.split() == ["raycluster.cluster.ray.io/gamma"]
