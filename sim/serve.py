@@ -8,8 +8,9 @@ follows the wall clock. Served: discovery, list (label selectors, resourceVersio
 for), get, create (201), JSON merge patch (also for `strategic-merge-patch`, as CRDs get
 it), JSON Patch with `test` operations (a failed test is 409 Conflict), replace, delete with
 uid and resourceVersion preconditions, and the status subresource. Errors are `Status`
-objects with the HTTP code. Not yet: Table responses for `kubectl get` columns,
-server-side apply; no authentication (it listens on 127.0.0.1 only).
+objects with the HTTP code. `kubectl get` asks for Tables: RayClusters get the CRD's
+printer columns (`NAME STATUS RESTARTS AGE`), other kinds `NAME AGE`. Not yet: server-side
+apply; no authentication (it listens on 127.0.0.1 only).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import copy
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,8 @@ class Server:
             if request.query.get("watch") in ("true", "1"):
                 return await self._watch(request, resource, namespace, selector)
             items, rv = self.api.list(resource, namespace, selector)
+            if _wants_table(request):
+                return web.json_response(self.table(resource, items, rv))
             api_version, kind = RESOURCES[resource]
             return web.json_response({"kind": f"{kind}List", "apiVersion": api_version,
                                       "metadata": {"resourceVersion": rv}, "items": items})
@@ -179,7 +183,10 @@ class Server:
             name = request.match_info["name"]
             status = request.path.endswith("/status")
             if request.method == "GET":
-                return web.json_response(self.api.get(resource, namespace, name))
+                obj = self.api.get(resource, namespace, name)
+                if _wants_table(request) and not status:
+                    return web.json_response(self.table(resource, [obj], str(self.api.rv)))
+                return web.json_response(obj)
             if request.method == "DELETE":
                 options = await request.json() if request.can_read_body else {}
                 pre = (options or {}).get("preconditions") or {}
@@ -227,6 +234,33 @@ class Server:
         if status:
             return self.api.patch_status(resource, namespace, name, body.get("status") or {})
         return self.api.patch(resource, namespace, name, body)
+
+    def table(self, resource: str, items: list[dict[str, Any]], rv: str) -> dict[str, Any]:
+        """A meta.k8s.io Table, as `kubectl get` asks for (its columns are the server's)."""
+        columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
+                    "description": "Name of the object"}]
+        if resource == "rayclusters":
+            columns += [{"name": "Status", "type": "string", "format": "", "priority": 0,
+                         "description": "The cluster's phase"},
+                        {"name": "Restarts", "type": "integer", "format": "", "priority": 0,
+                         "description": "How often the head was restarted"}]
+        columns.append({"name": "Age", "type": "date", "format": "", "priority": 0,
+                        "description": "Time since creation"})
+        now = self.api.now()
+        rows = []
+        for obj in items:
+            meta = obj["metadata"]
+            cells: list[Any] = [meta["name"]]
+            if resource == "rayclusters":
+                status = obj.get("status") or {}
+                cells += [status.get("phase", ""), status.get("autoscalerRetries", 0)]
+            cells.append(age(now, meta.get("creationTimestamp", "")))
+            rows.append({"cells": cells, "object": {
+                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta}})
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": rv}, "columnDefinitions": columns,
+                "rows": rows}
 
     # -- watch ----------------------------------------------------------------------------
 
@@ -295,6 +329,30 @@ class Server:
                         self.item)
         r.add_route("*", "/api/{version}/{resource}/{name}", self.item)  # namespaces
         return app
+
+
+def _wants_table(request: web.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
+
+
+def age(now: float, created: str) -> str:
+    """kubectl's AGE: the largest unit or two (`45s`, `5m12s`, `3h`, `2d4h`)."""
+    try:
+        then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return "<unknown>"
+    seconds = max(0, int(now - then))
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h"
+    return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
 
 
 def kubeconfig(port: int) -> dict[str, Any]:

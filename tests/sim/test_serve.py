@@ -132,3 +132,22 @@ def test_kubectl_lists_rayclusters(port: int, tmp_path: Path, api: k8s.ApiClient
                           "-n", "team-a", "-o", "name"], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.split() == ["raycluster.cluster.ray.io/gamma"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_get_rayclusters_prints_status_and_restarts(
+    port: int, tmp_path: Path, api: k8s.ApiClient,
+) -> None:
+    custom = k8s.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(GROUP, VERSION, "team-b", PLURAL,
+                                           cluster_object("team-b", "delta", 0, 1))
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, "team-b", PLURAL, "delta",
+        {"status": {"phase": "Running", "autoscalerRetries": 2}})
+    config = tmp_path / "kubeconfig"
+    serve.write_kubeconfig(config, port)
+    out = subprocess.run(["kubectl", "--kubeconfig", str(config), "get", "rayclusters",
+                          "-n", "team-b"], capture_output=True, text=True, timeout=60,
+                         check=True).stdout.splitlines()
+    assert out[0].split() == ["NAME", "STATUS", "RESTARTS", "AGE"]
+    assert out[1].split()[:3] == ["delta", "Running", "2"]
