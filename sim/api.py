@@ -29,20 +29,14 @@ from typing import Any
 
 from attrs import define, field
 
+from driver import kinds
 from driver.execute import ApiError, Precondition
 from engine.planner import timestamp
 
 Obj = dict[str, Any]
 Watcher = Callable[[str, str, Obj], None]
 
-RESOURCES = {
-    "rayclusters": ("cluster.ray.io/v1", "RayCluster"),
-    "pods": ("v1", "Pod"),
-    "services": ("v1", "Service"),
-    "events": ("v1", "Event"),
-    "leases": ("coordination.k8s.io/v1", "Lease"),
-    "namespaces": ("v1", "Namespace"),
-}
+RESOURCES = {r: (kinds.api_version(r), kind) for r, (_, _, kind, _) in kinds.KINDS.items()}
 WITH_STATUS = frozenset({"rayclusters", "pods"})
 WITH_GENERATION = frozenset({"rayclusters"})
 CLUSTER_SCOPED = frozenset({"namespaces"})

@@ -16,10 +16,12 @@ apply; no authentication (it listens on 127.0.0.1 only).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -382,3 +384,31 @@ async def start(world: World, *, port: int = 0) -> tuple[web.AppRunner, int, asy
         bound = int(address[1])
         break
     return runner, bound, asyncio.get_running_loop().create_task(server.clock())
+
+
+@contextlib.contextmanager
+def in_thread(world: World) -> Iterator[int]:
+    """Serve `world` from a background thread (for tests and tools); yield the port."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    found: list[int] = []
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        runner, bound, clock = await start(world, port=0)
+        found.append(bound)
+        started.set()
+        await stop.wait()
+        clock.cancel()
+        await runner.shutdown()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("sim serve did not start within 10 s")
+    try:
+        yield found[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)

@@ -23,7 +23,8 @@ def test_ruff_is_clean() -> None:
 
 
 def test_mypy_strict() -> None:
-    result = run(sys.executable, "-m", "mypy", "--strict", "engine", "driver", "sim", "bench")
+    result = run(sys.executable, "-m", "mypy", "--strict", "engine", "driver", "sim", "bench",
+                 "adapters")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,26 +28,8 @@ def port() -> Iterator[int]:
                         operators=(), timeline=(), expect=())
     world = World(scenario=scenario)
     world.start()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    found: list[int] = []
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        runner, bound, clock = await serve.start(world, port=0)
-        found.append(bound)
-        started.set()
-        await stop.wait()
-        clock.cancel()
-        await runner.shutdown()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield found[0]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(10)
+    with serve.in_thread(world) as bound:
+        yield bound
 
 
 @pytest.fixture()
