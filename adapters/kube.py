@@ -12,7 +12,7 @@ merge patch, and a JSON Patch with `test` operations for the fenced status write
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kubernetes import client as k8s
@@ -113,3 +113,43 @@ class KubeApi:
                         "value": value})
         ops.append({"op": "add", "path": "/status", "value": dict(status)})
         return self._call("PATCH", url_path, body=ops, content_type=JSON_PATCH)
+
+    def watch(self, resource: str, namespace: str | None, selector: str | None,
+              resource_version: str, *, timeout: int = 60
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The watch events after `resource_version`: (ADDED|MODIFIED|DELETED, object).
+        The history being gone (410, sent as an ERROR event) raises `ApiError(410)`."""
+        query = [("watch", "true"), ("resourceVersion", resource_version),
+                 ("timeoutSeconds", str(timeout)), ("allowWatchBookmarks", "false")]
+        if selector:
+            query.append(("labelSelector", selector))
+        try:
+            method, url, headers, data, post = self.client.param_serialize(
+                "GET", path(resource, namespace), query_params=query,
+                header_params={"Accept": JSON})
+            response = self.client.call_api(method, url, headers, data, post,
+                                            _request_timeout=timeout + 10)
+        except (OSError, k8s.exceptions.ApiException) as exc:
+            raise ApiError(0, "Timeout", str(exc)) from exc
+        if response.status >= 400:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiError(response.status, "Error", (response.data or b"").decode())
+        buffer = b""
+        try:
+            for chunk in response.response.stream(65536):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        raise ApiError(int(status.get("code") or 500),
+                                       str(status.get("reason") or "Error"),
+                                       str(status.get("message") or ""))
+                    yield str(event["type"]), event["object"]
+        except OSError as exc:  # the connection dropped: the caller watches again
+            raise ApiError(0, "Timeout", str(exc)) from exc
+        finally:
+            response.response.release_conn()

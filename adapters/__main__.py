@@ -1,0 +1,95 @@
+"""`ray-operator` (also `python -m adapters`): the operator process (interfaces.md §3)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from adapters.kube import KubeApi
+from adapters.process import Process, health_server
+from driver.budget import Budget
+from driver.operator import Operator
+from engine import claims, scopes
+from engine import state as st
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ray-operator",
+                                description="Run and autoscale many Ray clusters.")
+    p.add_argument("--namespace", help="manage only this namespace (also "
+                                        f"${scopes.ENV}); default: every namespace")
+    p.add_argument("--watch-namespace", metavar="A,B",
+                   help="manage only these namespaces (comma-separated)")
+    p.add_argument("--kubeconfig", help="else in-cluster config, else ~/.kube/config")
+    p.add_argument("--operator-name",
+                   help="this install's name in ownership claims (default: pod name or host)")
+    p.add_argument("--metrics-port", type=int, default=8080)
+    p.add_argument("--qps", type=float, default=50.0, help="API calls per second")
+    p.add_argument("--burst", type=int, default=100)
+    p.add_argument("--lease-seconds", type=float, default=claims.LEASE_SECONDS)
+    return p.parse_args(argv)
+
+
+def api_client(kubeconfig: str | None) -> k8s.ApiClient:
+    configuration = k8s.Configuration()
+    if kubeconfig:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+    return k8s.ApiClient(configuration)
+
+
+def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
+    scope = scopes.resolve(namespace=args.namespace, watch=args.watch_namespace, env=env)
+    name = args.operator_name or env.get("POD_NAME") or socket.gethostname()
+    install = claims.Install(name=name, rank=scope.rank, lease_seconds=args.lease_seconds,
+                             renew_seconds=args.lease_seconds / 3)
+    log = logging.getLogger("ray-operator")
+    api = KubeApi(api_client(args.kubeconfig))
+    op = Operator(name=name, api=api, scope=scope, state=st.initial(install=install),
+                  log=log.info, budget=Budget(qps=args.qps, burst=args.burst))
+    process = Process(api=api, operator=op, scope=scope)
+    op.resume = lambda at: process._requeue(at)
+    return process
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # Lines about a cluster start with `<name>,<namespace>:` (the message itself carries it).
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    try:
+        process = build(args, dict(os.environ))
+    except scopes.ScopeError as exc:
+        print(f"ray-operator: {exc}", file=sys.stderr)
+        return 2
+    health_server(process, args.metrics_port)
+
+    def stop(signum: int, frame: Any) -> None:
+        process.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    op = process.op
+    logging.getLogger("ray-operator").info(
+        f"ray-operator {op.name}: managing {op.scope}; no Ray load adapter yet (issue 7), "
+        "so workers follow minWorkers/maxWorkers only")
+    process.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

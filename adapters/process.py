@@ -1,0 +1,183 @@
+"""The `ray-operator` process: list and watch the scope, feed the driver's loop, serve health.
+
+Threads only wait on sockets: one per watched resource and namespace streams events into a
+queue; the main thread alone touches the engine (`driver.operator.Operator`, the same loop
+the simulator runs), so decisions stay sequential and replayable. A session lists every
+resource of the scope, marks the engine synced, then watches from each list's
+resourceVersion; a watch that answers 410 Gone (history lost) or fails ends the session,
+and the next one relists (what vanished meanwhile becomes a deletion). Timers the engine asks
+for (`Requeue`) become `Tick`s. `/metrics`, `/healthz` and `/readyz` are served on the
+metrics port. SIGTERM stops the loop, then releases this install's leases, so other
+installs take its clusters over at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import http.server
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from adapters.kube import KubeApi
+from driver.execute import ApiError
+from driver.operator import Operator
+from engine import claims, manifests
+from engine.scopes import Scope
+
+SELECTORS: dict[str, str | None] = {
+    "rayclusters": None,
+    "pods": manifests.LABEL_CLUSTER,
+    "services": manifests.LABEL_CLUSTER,
+    "leases": claims.LEASE_LABEL,
+}
+"""What the operator lists and watches: every RayCluster; pods, Services and Leases by label
+(so it never caches pods it does not own)."""
+RESYNC_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+Item = tuple[str, Any]
+
+
+class Process:
+    def __init__(self, *, api: KubeApi, operator: Operator, scope: Scope,
+                 clock: Callable[[], float] = time.time, watch_timeout: int = 60) -> None:
+        self.api = api
+        self.op = operator
+        self.scope = scope
+        self.clock = clock
+        self.watch_timeout = watch_timeout
+        self.inbox: queue.Queue[Item] = queue.Queue()
+        self.timers: list[float] = []
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.session = 0
+        operator.requeue = self._requeue
+        operator.clock = clock
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                self._session()
+                failures = 0
+            except ApiError as exc:
+                self.op.log(f"relisting after {exc}")
+                failures += 1
+                self.stopping.wait(RESYNC_BACKOFF[min(failures, len(RESYNC_BACKOFF)) - 1])
+        self.release()
+
+    def _namespaces(self) -> list[str | None]:
+        if self.scope.namespaces is None:
+            return [None]
+        return list(sorted(self.scope.namespaces))
+
+    def _session(self) -> None:
+        self.session += 1
+        session = self.session
+        lists: dict[str, list[dict[str, Any]]] = {}
+        versions: dict[tuple[str, str | None], str] = {}
+        for resource, selector in SELECTORS.items():
+            lists[resource] = []
+            for ns in self._namespaces():
+                items, version = self.api.list(resource, ns, selector)
+                lists[resource].extend(items)
+                versions[(resource, ns)] = version
+        now = self.clock()
+        self.op.relist(lists, now)
+        if not self.op.state.synced:
+            self.op.synced(now)
+        self.op.run()
+        self.ready.set()
+        for (resource, ns), version in versions.items():
+            threading.Thread(target=self._watch, args=(session, resource, ns, version),
+                             daemon=True, name=f"watch-{resource}-{ns}").start()
+        while not self.stopping.is_set():
+            item = self._next()
+            if item is None:
+                continue
+            kind, payload = item
+            if kind == "gone" and payload == session:
+                raise ApiError(410, "Gone", "a watch lost its history")
+            if kind == "event" and payload[0] == session:
+                _, resource, event, obj = payload
+                self.op.observe(resource, event, obj, self.clock())
+                self.op.run()
+
+    def _next(self) -> Item | None:
+        """The next watch item, or None after firing the timers due."""
+        now = self.clock()
+        while self.timers and self.timers[0] <= now:
+            heapq.heappop(self.timers)
+            self.op.tick(now)
+            self.op.run()
+        wait = min(self.timers[0] - now, 1.0) if self.timers else 1.0
+        try:
+            return self.inbox.get(timeout=max(wait, 0.0))
+        except queue.Empty:
+            return None
+
+    def _requeue(self, at: float) -> None:
+        heapq.heappush(self.timers, at)
+
+    def _watch(self, session: int, resource: str, namespace: str | None, version: str) -> None:
+        selector = SELECTORS[resource]
+        while not self.stopping.is_set() and self.session == session:
+            try:
+                for event, obj in self.api.watch(resource, namespace, selector, version,
+                                                 timeout=self.watch_timeout):
+                    version = str(obj["metadata"].get("resourceVersion") or version)
+                    self.inbox.put(("event", (session, resource, event, obj)))
+            except ApiError as exc:
+                if exc.status == 410:
+                    self.inbox.put(("gone", session))
+                    return
+                self.stopping.wait(1.0)  # a dropped connection: watch again from `version`
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def release(self) -> None:
+        """On the way out: delete this install's leases so others take over at once."""
+        install = self.op.state.install
+        if install is None:
+            return
+        for ns in list(self.op.state.own_leases):
+            try:
+                self.api.delete("leases", ns, install.lease_name)
+            except ApiError:
+                continue
+
+
+def health_server(process: Process, port: int) -> http.server.ThreadingHTTPServer:
+    """`/metrics` (Prometheus text), `/healthz` (the loop runs), `/readyz` (synced)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                body, code = process.op.metrics.text(), 200
+                kind = "text/plain; version=0.0.4"
+            elif self.path == "/healthz":
+                body, code, kind = b"ok\n", 200, "text/plain"
+            elif self.path == "/readyz":
+                ready = process.ready.is_set()
+                body, code, kind = (b"ok\n", 200, "text/plain") if ready else (
+                    b"not synced\n", 503, "text/plain")
+            else:
+                body, code, kind = b"not found\n", 404, "text/plain"
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
+    return server
+

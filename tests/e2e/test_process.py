@@ -1,0 +1,106 @@
+"""The real `ray-operator` process against `python -m sim serve` over HTTP.
+
+It lists and watches through the official client, claims the cluster, renews its lease,
+creates the head and the minimum of workers the simulated kubelet then starts, reports
+`STATUS Running` for kubectl, serves /metrics and /readyz, and on SIGTERM releases its lease.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from adapters.kube import KubeApi
+from driver.execute import ApiError
+from engine import claims
+from sim import serve
+from sim.clusters import cluster_object
+from sim.scenario import Scenario
+from sim.world import World
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except (ApiError, OSError, KeyError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s: {check.__doc__}")
+
+
+@pytest.fixture()
+def served(tmp_path: Path) -> Iterator[tuple[Path, KubeApi]]:
+    scenario = Scenario(name="e2e", source="(test)", description="", seed=0,
+                        duration=float("inf"), nodes=(), startup_delay=0.3, startup_jitter=0.2,
+                        operators=(), timeline=(), expect=())
+    world = World(scenario=scenario)
+    world.start()
+    with serve.in_thread(world) as port:
+        config = tmp_path / "kubeconfig"
+        serve.write_kubeconfig(config, port)
+        yield config, KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
+
+
+def test_the_process_brings_a_cluster_up_and_releases_its_lease(
+    served: tuple[Path, KubeApi],
+) -> None:
+    config, api = served
+    metrics = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+         "e2e", "--metrics-port", str(metrics)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        api.create("rayclusters", "ray", cluster_object("ray", "alpha", 2, 3))
+
+        def running() -> bool:
+            """the cluster is Running with its 2 minimum workers"""
+            status = api.get("rayclusters", "ray", "alpha").get("status") or {}
+            return status.get("phase") == "Running" and status.get("workers", {}).get(
+                "worker") == 2
+        until(running)
+        pods, _ = api.list("pods", "ray", "ray-cluster-name=alpha")
+        assert len(pods) == 3 and all(p["status"]["phase"] == "Running" for p in pods)
+        claim = claims.parse(api.get("rayclusters", "ray", "alpha"))
+        assert claim is not None and claim.install == "e2e"
+        assert api.get("leases", "ray", "ray-operator-e2e")["spec"]["holderIdentity"] == "e2e"
+        ready = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/readyz", timeout=5)
+        assert ready.status == 200
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics",
+                                      timeout=5).read().decode()
+        assert 'ray_operator_actions_total{kind="CreatePod"} 3.0' in text
+        if shutil.which("kubectl"):
+            out = subprocess.run(["kubectl", "--kubeconfig", str(config), "get",
+                                  "rayclusters", "-n", "ray"], capture_output=True, text=True,
+                                 timeout=60, check=True).stdout.split()
+            assert out[:8] == ["NAME", "STATUS", "RESTARTS", "AGE", "alpha", "Running", "0",
+                               out[7]]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "alpha,ray: INFO claiming the cluster for e2e (epoch 1)" in output.splitlines()
+    with pytest.raises(ApiError) as gone:
+        api.get("leases", "ray", "ray-operator-e2e")
+    assert gone.value.status == 404
