@@ -265,9 +265,7 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
         _write_claim(cs, new, "hand-off", out)
         message = (f"handing the cluster over to {new.install}, whose scope is narrower "
                    f"(epoch {new.epoch})")
-        out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="OwnershipHandedOver",
-                                 message=message))
-        out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+        _tell(cs, "Normal", "OwnershipHandedOver", "INFO", message, out)
         return False, ""
     out.append(act.Requeue(cluster=cs.key, at=holder_expiry))
     # Asking and contending are repeated at most once per lease period: if the holder drops
@@ -284,10 +282,15 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
         if cs.contended != claim.install:
             message = (f"{claim.install} manages this cluster and its scope is as narrow or "
                        f"narrower, or its claim is older: {me.name} will not act on it")
-            out.append(act.EmitEvent(cluster=cs.key, type="Warning", reason="OwnershipConflict",
-                                     message=message))
-            out.append(act.Log(cluster=cs.key, level="WARNING", message=message))
+            _tell(cs, "Warning", "OwnershipConflict", "WARNING", message, out)
     return False, ""
+
+
+def _tell(cs: st.ClusterState, kind: str, reason: str, level: str, message: str,
+          out: list[act.Action]) -> None:
+    """The same news as a Kubernetes Event on the cluster and as a prefixed log line."""
+    out.append(act.EmitEvent(cluster=cs.key, type=kind, reason=reason, message=message))
+    out.append(act.Log(cluster=cs.key, level=level, message=message))
 
 
 def _write_claim(cs: st.ClusterState, claim: claims.Claim, reason: str,
@@ -348,18 +351,14 @@ def _head(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
         template=_template(cs, spec.head, ev.HEAD, spec.head.resources),
     ))
     message = f"Adding 1 node of type {spec.head_pod_type} (head)."
-    out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedHeadPod",
-                             message=message))
-    out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+    _tell(cs, "Normal", "CreatedHeadPod", "INFO", message, out)
 
 
 def _delete_head(cs: st.ClusterState, pod: ev.PodSeen, reason: str, message: str,
                  out: list[act.Action]) -> None:
     out.append(act.DeletePod(cluster=cs.key, name=pod.name, pod_type=pod.pod_type,
                              reason=reason, uid=pod.uid))
-    out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="RestartingRay",
-                             message=message))
-    out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+    _tell(cs, "Normal", "RestartingRay", "INFO", message, out)
 
 
 def _min_workers(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
@@ -392,9 +391,7 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
             by_group[(pod_type, reason)] += 1
         for (pod_type, reason), n in by_group.items():
             message = f"Removing {n} nodes of type {pod_type} ({reason})."
-            out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="DeletedWorkerPods",
-                                     message=message))
-            out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+            _tell(cs, "Normal", "DeletedWorkerPods", "INFO", message, out)
     if decision.launch:
         _launch(cs, decision.launch, out, decision.types)
 
@@ -426,9 +423,7 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
             out.append(act.CreatePod(cluster=cs.key, name=name, pod_type=type_name,
                                      role=ev.WORKER, template=template))
         message = f"Adding {n} nodes of type {type_name}."
-        out.append(act.EmitEvent(cluster=cs.key, type="Normal", reason="CreatedWorkerPods",
-                                 message=message))
-        out.append(act.Log(cluster=cs.key, level="INFO", message=message))
+        _tell(cs, "Normal", "CreatedWorkerPods", "INFO", message, out)
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -471,15 +466,11 @@ def _same_counts(a: Mapping[str, int], b: Mapping[str, int]) -> bool:
 def _announce(cs: st.ClusterState, out: list[act.Action]) -> None:
     if cs.phase is Phase.ERROR:
         message = f"invalid RayCluster: {cs.problems}"
-        out.append(act.EmitEvent(cluster=cs.key, type="Warning", reason="InvalidSpec",
-                                 message=message))
-        out.append(act.Log(cluster=cs.key, level="ERROR", message=message))
+        _tell(cs, "Warning", "InvalidSpec", "ERROR", message, out)
     elif cs.phase is Phase.RECOVERY:
         message = (f"the head pod or Ray failed; restarting the cluster "
                    f"(restart {cs.retries}, not before t={cs.backoff_until:g})")
-        out.append(act.EmitEvent(cluster=cs.key, type="Warning", reason="HeadPodLost",
-                                 message=message))
-        out.append(act.Log(cluster=cs.key, level="WARNING", message=message))
+        _tell(cs, "Warning", "HeadPodLost", "WARNING", message, out)
     elif cs.phase is not Phase.NONE:
         out.append(act.Log(cluster=cs.key, level="INFO",
                            message=f"phase {cs.phase.value}, restarts {cs.retries}"))

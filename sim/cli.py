@@ -110,13 +110,12 @@ def _serve(args: Any, console: Console) -> int:
 
     if args.scenario is not None:
         scenario = attrs.evolve(load(find(args.scenario)), operators=())
+        world = World(scenario=scenario)
+        world.start()
+        world.schedule(scenario.timeline)
     else:
-        scenario = Scenario(name="empty", source="(none)", description="", seed=0,
-                            duration=float("inf"), nodes=(), startup_delay=2.0,
-                            startup_jitter=1.0, operators=(), timeline=(), expect=())
-    world = World(scenario=scenario)
-    world.start()
-    world.schedule(scenario.timeline)
+        world = serve.empty_world()
+        scenario = world.scenario
 
     async def main() -> None:
         runner, port, clock = await serve.start(world, port=args.port)

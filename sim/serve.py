@@ -31,6 +31,7 @@ from aiohttp import web
 
 from driver.execute import ApiError, Precondition
 from sim.api import RESOURCES, Api
+from sim.scenario import Scenario
 from sim.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -331,6 +332,17 @@ class Server:
                         self.item)
         r.add_route("*", "/api/{version}/{resource}/{name}", self.item)  # namespaces
         return app
+
+
+def empty_world(*, startup_delay: float = 2.0, startup_jitter: float = 1.0) -> World:
+    """A started world with no clusters and no operators: what `sim serve` serves by default
+    (the tests use short startup delays)."""
+    scenario = Scenario(name="empty", source="(none)", description="", seed=0,
+                        duration=float("inf"), nodes=(), startup_delay=startup_delay,
+                        startup_jitter=startup_jitter, operators=(), timeline=(), expect=())
+    world = World(scenario=scenario)
+    world.start()
+    return world
 
 
 def _wants_table(request: web.Request) -> bool:

@@ -18,19 +18,11 @@ from adapters.kube import KubeApi
 from driver.execute import ApiError, Precondition
 from sim import serve
 from sim.api import Api, Client
-from sim.scenario import Scenario
-from sim.world import World
-
-SCENARIO = Scenario(name="contract", source="(test)", description="", seed=0,
-                    duration=float("inf"), nodes=(), startup_delay=0.2, startup_jitter=0.1,
-                    operators=(), timeline=(), expect=())
 
 
 @pytest.fixture(scope="module")
 def http_port() -> Iterator[int]:
-    world = World(scenario=SCENARIO)
-    world.start()
-    with serve.in_thread(world) as port:
+    with serve.in_thread(serve.empty_world(startup_delay=0.2, startup_jitter=0.1)) as port:
         yield port
 
 

@@ -26,8 +26,6 @@ from driver.execute import ApiError
 from engine import claims
 from sim import serve
 from sim.clusters import cluster_object
-from sim.scenario import Scenario
-from sim.world import World
 
 
 def free_port() -> int:
@@ -51,12 +49,7 @@ def until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
 
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[tuple[Path, KubeApi]]:
-    scenario = Scenario(name="e2e", source="(test)", description="", seed=0,
-                        duration=float("inf"), nodes=(), startup_delay=0.3, startup_jitter=0.2,
-                        operators=(), timeline=(), expect=())
-    world = World(scenario=scenario)
-    world.start()
-    with serve.in_thread(world) as port:
+    with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2)) as port:
         config = tmp_path / "kubeconfig"
         serve.write_kubeconfig(config, port)
         yield config, KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))

@@ -15,20 +15,13 @@ from kubernetes.client.rest import ApiException
 
 from sim import serve
 from sim.clusters import cluster_object
-from sim.scenario import Scenario
-from sim.world import World
 
 GROUP, VERSION, PLURAL = "cluster.ray.io", "v1", "rayclusters"
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    scenario = Scenario(name="serve", source="(test)", description="", seed=0,
-                        duration=float("inf"), nodes=(), startup_delay=0.2, startup_jitter=0.1,
-                        operators=(), timeline=(), expect=())
-    world = World(scenario=scenario)
-    world.start()
-    with serve.in_thread(world) as bound:
+    with serve.in_thread(serve.empty_world(startup_delay=0.2, startup_jitter=0.1)) as bound:
         yield bound
 
 
