@@ -8,12 +8,14 @@ import os
 import signal
 import socket
 import sys
+import threading
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from adapters.kube import KubeApi
+from adapters.leader import RETRY_SECONDS, Elector
 from adapters.process import Process, health_server
 from driver.budget import Budget
 from driver.operator import Operator
@@ -35,6 +37,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--qps", type=float, default=50.0, help="API calls per second")
     p.add_argument("--burst", type=int, default=100)
     p.add_argument("--lease-seconds", type=float, default=claims.LEASE_SECONDS)
+    p.add_argument("--leader-elect", action="store_true",
+                   help="replicas of this install elect one leader (a Lease); the others wait")
+    p.add_argument("--leader-namespace",
+                   help="where the leader Lease lives (default: $POD_NAMESPACE, else default)")
     return p.parse_args(argv)
 
 
@@ -84,10 +90,34 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     op = process.op
-    logging.getLogger("ray-operator").info(
-        f"ray-operator {op.name}: managing {op.scope}; no Ray load adapter yet (issue 7), "
-        "so workers follow minWorkers/maxWorkers only")
+    log = logging.getLogger("ray-operator")
+    elector = None
+    if args.leader_elect:
+        identity = os.environ.get("POD_NAME") or socket.gethostname()
+        elector = Elector(process.api, install=op.name, identity=identity,
+                          namespace=args.leader_namespace or os.environ.get(
+                              "POD_NAMESPACE") or "default")
+        log.info(f"ray-operator {op.name}: {identity} waits to lead ({elector.name})")
+        while not process.stopping.is_set() and not elector.try_acquire_or_renew():
+            process.stopping.wait(RETRY_SECONDS)
+        if process.stopping.is_set():
+            return 0
+        lost = threading.Event()
+
+        def keep() -> None:
+            while not process.stopping.wait(RETRY_SECONDS):
+                if not elector.try_acquire_or_renew() and not elector.leading:
+                    log.error(f"ray-operator {op.name}: leadership lost, stopping")
+                    lost.set()
+                    process.stop()
+        threading.Thread(target=keep, daemon=True, name="leader").start()
+    log.info(f"ray-operator {op.name}: managing {op.scope}; no Ray load adapter yet "
+             "(issue 7), so workers follow minWorkers/maxWorkers only")
     process.run()
+    if elector is not None:
+        if lost.is_set():
+            return 1  # the pod restarts and competes again
+        elector.release()
     return 0
 
 

@@ -33,7 +33,8 @@ RULES: tuple[Rule, ...] = (
     # Events on RayClusters (scaling, restarts, ownership conflicts).
     Rule("", "events", ("create",)),
     # One Lease per install and namespace: liveness for ownership claims; deleted on stop.
-    Rule("coordination.k8s.io", "leases", ("list", "watch", "create", "patch", "delete")),
+    # `get`: leader election among replicas of one install (adapters/leader.py).
+    Rule("coordination.k8s.io", "leases", ("get", "list", "watch", "create", "patch", "delete")),
 )
 
 _SIM_VERBS = {"get": "get", "list": "list", "create": "create", "patch": "patch",

@@ -7,6 +7,7 @@ creates the head and the minimum of workers the simulated kubelet then starts, r
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -97,3 +98,51 @@ def test_the_process_brings_a_cluster_up_and_releases_its_lease(
     with pytest.raises(ApiError) as gone:
         api.get("leases", "ray", "ray-operator-e2e")
     assert gone.value.status == 404
+
+
+def test_replicas_elect_one_leader_and_hand_over_on_sigterm(
+    served: tuple[Path, KubeApi],
+) -> None:
+    config, api = served
+
+    def replica(identity: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+             "ha", "--metrics-port", str(free_port()), "--leader-elect"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "POD_NAME": identity, "POD_NAMESPACE": "ops"})
+
+    first = replica("pod-a")
+    try:
+        def leading() -> bool:
+            """pod-a holds the leader lease"""
+            return bool(api.get("leases", "ops", "ray-operator-ha-leader")["spec"][
+                "holderIdentity"] == "pod-a")
+        until(leading)
+        second = replica("pod-b")
+        try:
+            time.sleep(3.0)
+            assert api.get("leases", "ops", "ray-operator-ha-leader")["spec"][
+                "holderIdentity"] == "pod-a"
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=30)
+
+            def handed() -> bool:
+                """pod-b took the leader lease over"""
+                return bool(api.get("leases", "ops", "ray-operator-ha-leader")["spec"][
+                    "holderIdentity"] == "pod-b")
+            until(handed, seconds=10.0)  # at once, not after a lease expiry of 15 s
+            api.create("rayclusters", "ray", cluster_object("ray", "beta", 1, 1))
+
+            def managed() -> bool:
+                """the new leader manages a new cluster"""
+                claim = claims.parse(api.get("rayclusters", "ray", "beta"))
+                return claim is not None and claim.install == "ha"
+            until(managed)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            output, _ = second.communicate(timeout=30)
+        assert "pod-b waits to lead" in output and second.returncode == 0, output
+    finally:
+        if first.poll() is None:
+            first.kill()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from adapters.leader import Elector
 from driver import permissions
 from sim import cli
+from sim.api import Api, Client
 from sim.scenario import load
 from sim.world import World
 
 
 def calls_of_every_scenario() -> set[tuple[str, str]]:
+    """What the simulated operators call in every bundled scenario, and what leader election
+    calls (replicas of one install taking turns)."""
     used: set[tuple[str, str]] = set()
+    election = Client(Api())
+    a, b = (Elector(election, namespace="ops", install="x", identity=i) for i in "ab")
+    a.try_acquire_or_renew()
+    a.try_acquire_or_renew()
+    b.try_acquire_or_renew()
+    a.release()
+    used.update(tuple(k.split(" ", 1)) for k in election.calls)  # type: ignore[misc]
     for path in cli.bundled().values():
         world = World(scenario=load(path))
         world.run()
