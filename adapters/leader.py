@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from driver.execute import ApiError
+from driver.execute import ApiError, microtime
 
 LEASE_SECONDS = 15.0
 RENEW_DEADLINE = 10.0
@@ -29,10 +28,6 @@ class LeaseApi(Protocol):
     def create(self, resource: str, namespace: str, obj: Any) -> dict[str, Any]: ...
 
     def patch(self, resource: str, namespace: str, name: str, patch: Any) -> dict[str, Any]: ...
-
-
-def _microtime(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Elector:
@@ -57,7 +52,7 @@ class Elector:
         return self.clock() - self.renewed_at < self.renew_deadline
 
     def _spec(self, transitions: int) -> dict[str, Any]:
-        now = _microtime(self.wall())
+        now = microtime(self.wall())
         return {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_seconds),
                 "renewTime": now, "acquireTime": now, "leaseTransitions": transitions}
 
@@ -109,7 +104,7 @@ class Elector:
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 self.api.patch("leases", self.namespace, self.name, {
                     "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
-                    "spec": {"holderIdentity": "", "renewTime": _microtime(self.wall())}})
+                    "spec": {"holderIdentity": "", "renewTime": microtime(self.wall())}})
         except ApiError:
             return
         self.renewed_at = -float("inf")
