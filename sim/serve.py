@@ -289,30 +289,36 @@ class Server:
 
         queue: asyncio.Queue[tuple[str, str, dict[str, Any]] | None] = asyncio.Queue()
         self.streams.append(queue)
-        try:
-            since = request.query.get("resourceVersion")
-            if since not in (None, "", "0"):
-                try:
-                    for _, res, kind, obj in list(self.api.events_since(int(since))):
-                        if wanted(res, obj):
-                            await send(kind, obj)
-                except ApiError as exc:
-                    await send("ERROR", {"kind": "Status", "apiVersion": "v1",
-                                         "status": "Failure", "reason": "Expired",
-                                         "code": 410, "message": str(exc)})
-                    return response
-            timeout = float(request.query.get("timeoutSeconds") or 1800)
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=left)
-                except TimeoutError:
-                    break
-                if item is not None and wanted(item[0], item[2]):
-                    await send(item[1], item[2])
-        finally:
-            self.streams.remove(queue)
+        with contextlib.suppress(ConnectionError):  # the client went away: end the stream
+            await self._stream(request, queue, send, wanted)
+        self.streams.remove(queue)
         return response
+
+    async def _stream(self, request: web.Request,
+                      queue: asyncio.Queue[tuple[str, str, dict[str, Any]] | None],
+                      send: Callable[[str, dict[str, Any]], Awaitable[None]],
+                      wanted: Callable[[str, dict[str, Any]], bool]) -> None:
+        """Send the history after the resourceVersion asked for, then live events."""
+        since = request.query.get("resourceVersion")
+        if since not in (None, "", "0"):
+            try:
+                for _, res, kind, obj in list(self.api.events_since(int(since))):
+                    if wanted(res, obj):
+                        await send(kind, obj)
+            except ApiError as exc:
+                await send("ERROR", {"kind": "Status", "apiVersion": "v1",
+                                     "status": "Failure", "reason": "Expired",
+                                     "code": 410, "message": str(exc)})
+                return
+        timeout = float(request.query.get("timeoutSeconds") or 1800)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=left)
+            except TimeoutError:
+                break
+            if item is not None and wanted(item[0], item[2]):
+                await send(item[1], item[2])
 
     # -- the app --------------------------------------------------------------------------
 
