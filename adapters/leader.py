@@ -13,25 +13,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from driver.execute import ApiError, microtime
+from driver.execute import Api, ApiError, microtime
 
 LEASE_SECONDS = 15.0
 RENEW_DEADLINE = 10.0
 RETRY_SECONDS = 2.0
 
 
-class LeaseApi(Protocol):
-    def get(self, resource: str, namespace: str, name: str) -> dict[str, Any]: ...
-
-    def create(self, resource: str, namespace: str, obj: Any) -> dict[str, Any]: ...
-
-    def patch(self, resource: str, namespace: str, name: str, patch: Any) -> dict[str, Any]: ...
-
-
 class Elector:
-    def __init__(self, api: LeaseApi, *, namespace: str, install: str, identity: str,
+    def __init__(self, api: Api, *, namespace: str, install: str, identity: str,
                  lease_seconds: float = LEASE_SECONDS, renew_deadline: float = RENEW_DEADLINE,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:

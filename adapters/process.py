@@ -23,18 +23,9 @@ from typing import Any
 
 from adapters.kube import KubeApi
 from driver.execute import ApiError
-from driver.operator import Operator
-from engine import claims, manifests
+from driver.operator import WATCHED, Operator
 from engine.scopes import Scope
 
-SELECTORS: dict[str, str | None] = {
-    "rayclusters": None,
-    "pods": manifests.LABEL_CLUSTER,
-    "services": manifests.LABEL_CLUSTER,
-    "leases": claims.LEASE_LABEL,
-}
-"""What the operator lists and watches: every RayCluster; pods, Services and Leases by label
-(so it never caches pods it does not own)."""
 RESYNC_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 Item = tuple[str, Any]
@@ -80,7 +71,7 @@ class Process:
         session = self.session
         lists: dict[str, list[dict[str, Any]]] = {}
         versions: dict[tuple[str, str | None], str] = {}
-        for resource, selector in SELECTORS.items():
+        for resource, selector in WATCHED.items():
             lists[resource] = []
             for ns in self._namespaces():
                 items, version = self.api.list(resource, ns, selector)
@@ -124,7 +115,7 @@ class Process:
         heapq.heappush(self.timers, at)
 
     def _watch(self, session: int, resource: str, namespace: str | None, version: str) -> None:
-        selector = SELECTORS[resource]
+        selector = WATCHED[resource]
         while not self.stopping.is_set() and self.session == session:
             try:
                 for event, obj in self.api.watch(resource, namespace, selector, version,

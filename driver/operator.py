@@ -20,8 +20,8 @@ from driver import execute, translate
 from driver.budget import Budget
 from driver.metrics import Metrics
 from engine import actions as act
+from engine import claims, manifests, planner, scopes
 from engine import events as ev
-from engine import planner, scopes
 from engine import state as st
 
 TraceHook = Callable[[str, "Operator", Any], None]
@@ -30,7 +30,15 @@ CALLS = {act.RenewLease: -1, act.WriteClaim: -1, act.CreatePod: 0, act.DeletePod
 """Actions that are API calls and spend the budget, by priority: leases and claims first (a
 lease that cannot be renewed fences the whole install), pods, then the Service, the status,
 and Events last (logs and timers cost nothing)."""
-RESOURCES = ("rayclusters", "pods", "services", "leases")
+WATCHED: dict[str, str | None] = {
+    "rayclusters": None,
+    "pods": manifests.LABEL_CLUSTER,
+    "services": manifests.LABEL_CLUSTER,
+    "leases": claims.LEASE_LABEL,
+}
+"""What an operator lists and watches, with the label selector of each: every RayCluster;
+pods, Services and Leases by label (so it never caches pods it does not own). Both worlds
+list by this table."""
 
 
 def _no_trace(kind: str, operator: Operator, item: Any) -> None:
@@ -89,7 +97,7 @@ class Operator:
         listed_pods: set[tuple[ev.ClusterKey, str]] = set()
         listed_services: set[ev.ClusterKey] = set()
         listed_leases: set[tuple[str, str]] = set()
-        for resource in RESOURCES:
+        for resource in WATCHED:
             for obj in lists.get(resource, ()):
                 before = len(self.inbox)
                 self.observe(resource, translate.ADDED, obj, at)

@@ -111,7 +111,6 @@ class ClusterState:
     claim_inflight: bool = False
     retry_at: float = -math.inf  # after a failed call, nothing is written before this
     failed_calls: int = 0  # consecutive failed calls (the retry delay doubles with each)
-    bad_claim: str = ""  # a garbled claim annotation (overwritten by the next claim)
     contended: str = ""  # the holder this install last reported a conflict against
     asked_at: float = -math.inf  # when this install last asked for a hand-over
     contended_at: float = -math.inf  # when it last wrote itself in as a contender
@@ -306,9 +305,8 @@ def _read_claim(state: State, cs: ClusterState, event: ev.ClusterSeen) -> None:
     cs.claim_rv = str(meta.get("resourceVersion") or "")
     try:
         claim = claims.parse(event.obj)
-        cs.bad_claim = ""
-    except claims.BadClaim as exc:
-        claim, cs.bad_claim = None, str(exc)
+    except claims.BadClaim:  # garbled: treated as unclaimed, so the next claim replaces it
+        claim = None
     if claim != cs.claim:
         if claim is None or cs.claim is None or claim.install != cs.claim.install:
             cs.claim_since = event.at

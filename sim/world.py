@@ -32,7 +32,7 @@ from attrs import define, field
 
 from driver.budget import Budget
 from driver.execute import ApiError
-from driver.operator import Operator
+from driver.operator import WATCHED, Operator
 from engine import actions as act
 from engine import claims, codec, manifests, ownership
 from engine import events as ev
@@ -187,8 +187,8 @@ class World:
         client = op.api
         assert isinstance(client, Client)
         try:
-            lists = [(resource, client.list(resource, None, _SELECTORS[resource])[0])
-                     for resource in _SELECTORS]
+            lists = [(resource, client.list(resource, None, WATCHED[resource])[0])
+                     for resource in WATCHED]
         except ApiError:
             self.at(self.now + 1.0, lambda: self._relist(op) if self.operators.get(
                 op.name) is op else None)
@@ -334,7 +334,7 @@ class World:
                 else:
                     names[obj["metadata"]["name"]] = None
             self._kubelet(kind, obj)
-        if resource in _SELECTORS:
+        if resource in WATCHED:
             for op in self.operators.values():
                 if op.name not in self.cut:
                     op.observe(resource, kind, obj, self.now)
@@ -635,10 +635,7 @@ class World:
         services = sum(1 for (sns, _), s in self.api.objects["services"].items()
                        if sns == ns and (s["metadata"].get("labels") or {}).get(
                            manifests.LABEL_CLUSTER) == name)
-        try:
-            claim = claims.parse(rc) if rc is not None else None
-        except claims.BadClaim:
-            claim = None
+        claim = self._claim_of((ns, name), rc) if rc is not None else None
         return {"exists": rc is not None, "phase": status.get("phase", ""),
                 "managedBy": claim.install if claim is not None else "",
                 "restarts": status.get("autoscalerRetries", 0), "pods": len(pods),
@@ -699,10 +696,7 @@ class World:
         of its current claim (an install that acted in an earlier epoch handed over)."""
         out: dict[ev.ClusterKey, list[str]] = {}
         for key in clusters:
-            try:
-                claim = claims.parse(self.api.objects["rayclusters"][key])
-            except claims.BadClaim:
-                claim = None
+            claim = self._claim_of(key, self.api.objects["rayclusters"][key])
             acted = self.acted.get(key, {})
             out[key] = sorted(
                 name for name, epoch in acted.items()
@@ -727,15 +721,6 @@ class World:
             if cluster and (ns, cluster) not in self.api.objects["rayclusters"] and not pod[
                     "metadata"].get("deletionTimestamp"):
                 self.violations.append(f"end: pod {ns}/{pod_name} belongs to no live cluster")
-
-
-_SELECTORS: dict[str, str | None] = {
-    "rayclusters": None,
-    "pods": manifests.LABEL_CLUSTER,
-    "services": manifests.LABEL_CLUSTER,
-    "leases": claims.LEASE_LABEL,
-}
-"""What each operator lists and watches: every RayCluster; pods, Services and Leases by label."""
 
 
 def tune_gc() -> None:
