@@ -12,9 +12,11 @@ merge patch, and a JSON Patch with `test` operations for the fenced status write
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 
 from driver.execute import ApiError, Precondition
@@ -43,60 +45,118 @@ def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-class KubeApi:
-    """One install's connection to the Kubernetes API."""
+RequestHook = Callable[[str, str, int, float], None]
+"""Told of every request: verb, resource, HTTP status (0: no answer), seconds taken."""
+MalformedHook = Callable[[str, str], None]
+"""Told of every watch line that is not a usable event: resource, what was wrong."""
+WATCH_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+RETRY_AFTER_CAP = 10.0  # the longest Retry-After honoured; longer ones fail the call
+RETRIES_ON_429 = 3
+NO_ANSWER = (OSError, urllib3.exceptions.HTTPError, k8s.exceptions.ApiException)
+"""What the client raises when no HTTP answer came (refused, reset, timed out, retries
+exhausted): all become `ApiError(0)`."""
 
-    def __init__(self, api_client: k8s.ApiClient, *, timeout: float = 30.0) -> None:
+
+def _quiet(*args: Any) -> None:
+    return
+
+
+def api_client(configuration: k8s.Configuration) -> k8s.ApiClient:
+    """The official client for `configuration`, with urllib3 retrying lost connections only:
+    a 429's Retry-After is honoured by `KubeApi` (capped, for every verb), not slept through
+    again underneath by urllib3 (uncapped, for GETs only)."""
+    configuration.retries = urllib3.Retry(total=3, respect_retry_after_header=False)
+    return k8s.ApiClient(configuration)
+
+
+class KubeApi:
+    """One install's connection to the Kubernetes API.
+
+    A 429 with Retry-After (the API server's priority and fairness asking for patience) is
+    waited out and retried, up to three times and ten seconds each, as client-go does; other
+    failures go back to the engine, which retries with its per-cluster backoff. Lists come
+    in pages of `page_size`, so a list of 100,000 pods never sits in memory at once.
+    """
+
+    def __init__(self, api_client: k8s.ApiClient, *, timeout: float = 30.0,
+                 page_size: int = 500, on_request: RequestHook = _quiet,
+                 on_malformed: MalformedHook = _quiet,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = api_client
         self.timeout = timeout
+        self.page_size = page_size
+        self.on_request = on_request
+        self.on_malformed = on_malformed
+        self.sleep = sleep
 
     def _call(self, method: str, url_path: str, *, body: Any = None,
-              content_type: str = JSON, query: list[tuple[str, str]] | None = None
-              ) -> dict[str, Any]:
+              content_type: str = JSON, query: list[tuple[str, str]] | None = None,
+              verb: str = "", resource: str = "") -> dict[str, Any]:
+        for attempt in range(RETRIES_ON_429 + 1):
+            status, payload, retry_after = self._once(method, url_path, body, content_type,
+                                                      query, verb or method.lower(), resource)
+            if status == 429 and retry_after is not None and attempt < RETRIES_ON_429:
+                self.sleep(retry_after)
+                continue
+            break
+        if status >= 400:
+            raise ApiError(status, str(payload.get("reason") or "Error"),
+                           str(payload.get("message") or ""))
+        return payload
+
+    def _once(self, method: str, url_path: str, body: Any, content_type: str,
+              query: list[tuple[str, str]] | None, verb: str, resource: str
+              ) -> tuple[int, dict[str, Any], float | None]:
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
+        started = time.monotonic()
         try:
             method, url, headers, data, post = self.client.param_serialize(
                 method, url_path, query_params=query or [], header_params=headers, body=body)
             response = self.client.call_api(method, url, headers, data, post,
                                             _request_timeout=self.timeout)
             response.read()  # type: ignore[no-untyped-call]
-        except (OSError, k8s.exceptions.ApiException) as exc:  # no answer at all
+        except NO_ANSWER as exc:  # no answer at all
+            self.on_request(verb, resource, 0, time.monotonic() - started)
             raise ApiError(0, "Timeout", str(exc)) from exc
+        self.on_request(verb, resource, response.status, time.monotonic() - started)
         raw = response.data or b"{}"
         try:
             payload: dict[str, Any] = json.loads(raw)
         except ValueError:
             payload = {"message": raw.decode(errors="replace")}
-        if response.status >= 400:
-            raise ApiError(response.status, str(payload.get("reason") or "Error"),
-                           str(payload.get("message") or ""))
-        return payload
+        return response.status, payload, _retry_after(response.headers)
 
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
-        return self._call("GET", path(resource, namespace, name))
+        return self._call("GET", path(resource, namespace, name), verb="get",
+                          resource=resource)
 
     def list(self, resource: str, namespace: str | None = None,
              selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
-        query = [("labelSelector", selector)] if selector else []
-        found = self._call("GET", path(resource, namespace), query=query)
-        return list(found.get("items") or []), str(
-            (found.get("metadata") or {}).get("resourceVersion") or "")
+        listing = self.pages(resource, namespace, selector)
+        return [obj for page in listing for obj in page], listing.version
+
+    def pages(self, resource: str, namespace: str | None = None,
+              selector: str | None = None) -> Listing:
+        """A paged list, read lazily; its `version` is known once it has been read."""
+        return Listing(self, resource, namespace, selector)
 
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("POST", path(resource, namespace), body=dict(obj))
+        return self._call("POST", path(resource, namespace), body=dict(obj), verb="create",
+                          resource=resource)
 
     def delete(self, resource: str, namespace: str, name: str, *, uid: str = "") -> None:
         body = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if uid:
             body["preconditions"] = {"uid": uid}  # type: ignore[assignment]
-        self._call("DELETE", path(resource, namespace, name), body=body)
+        self._call("DELETE", path(resource, namespace, name), body=body, verb="delete",
+                   resource=resource)
 
     def patch(self, resource: str, namespace: str, name: str,
               patch: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("PATCH", path(resource, namespace, name), body=dict(patch),
-                          content_type=MERGE)
+                          content_type=MERGE, verb="patch", resource=resource)
 
     def patch_status(self, resource: str, namespace: str, name: str,
                      status: Mapping[str, Any], *,
@@ -104,7 +164,7 @@ class KubeApi:
         url_path = path(resource, namespace, name, "status")
         if precondition is None or not (precondition.uid or precondition.annotations):
             return self._call("PATCH", url_path, body={"status": dict(status)},
-                              content_type=MERGE)
+                              content_type=MERGE, verb="patch", resource=f"{resource}/status")
         ops: list[dict[str, Any]] = []
         if precondition.uid:
             ops.append({"op": "test", "path": "/metadata/uid", "value": precondition.uid})
@@ -112,7 +172,8 @@ class KubeApi:
             ops.append({"op": "test", "path": f"/metadata/annotations/{_pointer(key)}",
                         "value": value})
         ops.append({"op": "add", "path": "/status", "value": dict(status)})
-        return self._call("PATCH", url_path, body=ops, content_type=JSON_PATCH)
+        return self._call("PATCH", url_path, body=ops, content_type=JSON_PATCH, verb="patch",
+                          resource=f"{resource}/status")
 
     def watch(self, resource: str, namespace: str | None, selector: str | None,
               resource_version: str, *, timeout: int = 60
@@ -129,7 +190,7 @@ class KubeApi:
                 header_params={"Accept": JSON})
             response = self.client.call_api(method, url, headers, data, post,
                                             _request_timeout=timeout + 10)
-        except (OSError, k8s.exceptions.ApiException) as exc:
+        except NO_ANSWER as exc:
             raise ApiError(0, "Timeout", str(exc)) from exc
         if response.status >= 400:
             response.read()  # type: ignore[no-untyped-call]
@@ -142,14 +203,69 @@ class KubeApi:
                     line, buffer = buffer.split(b"\n", 1)
                     if not line.strip():
                         continue
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR":
-                        status = event.get("object") or {}
-                        raise ApiError(int(status.get("code") or 500),
-                                       str(status.get("reason") or "Error"),
-                                       str(status.get("message") or ""))
-                    yield str(event["type"]), event["object"]
-        except OSError as exc:  # the connection dropped: the caller watches again
+                    try:
+                        event = json.loads(line)
+                    except ValueError as exc:
+                        self.on_malformed(resource, f"not JSON ({exc}): {line[:200]!r}")
+                        continue
+                    kind = event.get("type") if isinstance(event, dict) else None
+                    obj = event.get("object") if isinstance(event, dict) else None
+                    if kind == "ERROR" and isinstance(obj, dict):
+                        raise ApiError(int(obj.get("code") or 500),
+                                       str(obj.get("reason") or "Error"),
+                                       str(obj.get("message") or ""))
+                    if kind == "BOOKMARK":
+                        continue
+                    if kind not in WATCH_TYPES or not isinstance(obj, dict) or not isinstance(
+                            obj.get("metadata"), dict):
+                        self.on_malformed(resource, f"unexpected watch event: {line[:200]!r}")
+                        continue
+                    yield str(kind), obj
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # dropped: the caller rewatches
             raise ApiError(0, "Timeout", str(exc)) from exc
         finally:
             response.response.release_conn()
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form), if any and not too long."""
+    try:
+        value = float((headers or {}).get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value <= RETRY_AFTER_CAP else None
+
+
+class Listing:
+    """The pages of one list call, fetched as they are read (`limit` and `continue`). The
+    resourceVersion to watch from is the first page's: later pages are of that snapshot."""
+
+    def __init__(self, api: KubeApi, resource: str, namespace: str | None,
+                 selector: str | None) -> None:
+        self.api = api
+        self.resource = resource
+        self.namespace = namespace
+        self.selector = selector
+        self.version = ""
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        token = ""
+        while True:
+            query = [("limit", str(self.api.page_size))]
+            if self.selector:
+                query.append(("labelSelector", self.selector))
+            if token:
+                query.append(("continue", token))
+            found = self.api._call("GET", path(self.resource, self.namespace), query=query,
+                                   verb="list", resource=self.resource)
+            meta = found.get("metadata") or {}
+            if not token:
+                self.version = str(meta.get("resourceVersion") or "")
+            yield list(found.get("items") or [])
+            token = str(meta.get("continue") or "")
+            if not token:
+                return
+
+    def objects(self) -> Iterator[dict[str, Any]]:
+        for page in self:
+            yield from page

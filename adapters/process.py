@@ -1,7 +1,9 @@
 """The `ray-operator` process: list and watch the scope, feed the driver's loop, serve health.
 
-Threads only wait on sockets: one per watched resource and namespace streams events into a
-queue; the main thread alone touches the engine (`driver.operator.Operator`, the same loop
+Threads only wait on sockets: one per watched resource and namespace reads its stream, turns
+each object into the engine's small event (`Operator.translate`, pure) and queues that, so a
+burst the loop has not caught up with costs ~300 bytes per event rather than the object's
+~7 KB of JSON; the main thread alone touches the engine (`driver.operator.Operator`, the same loop
 the simulator runs), so decisions stay sequential and replayable. A session lists every
 resource of the scope, marks the engine synced, then watches from each list's
 resourceVersion; a watch that answers 410 Gone (history lost) or fails ends the session,
@@ -18,10 +20,10 @@ import http.server
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from adapters.kube import KubeApi
+from adapters.kube import KubeApi, Listing
 from driver.execute import ApiError
 from driver.operator import WATCHED, Operator
 from engine.scopes import Scope
@@ -29,6 +31,15 @@ from engine.scopes import Scope
 RESYNC_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 Item = tuple[str, Any]
+INBOX_LIMIT = 50_000
+"""Watch events waiting for the loop, at most: beyond, watch threads wait (the server then
+buffers, and drops a watcher that falls too far behind, which ends in a relist)."""
+
+
+def _objects(listings: list[Listing]) -> Iterator[dict[str, Any]]:
+    """The objects of several paged lists, fetched as they are read."""
+    for listing in listings:
+        yield from listing.objects()
 
 
 class Process:
@@ -39,7 +50,7 @@ class Process:
         self.scope = scope
         self.clock = clock
         self.watch_timeout = watch_timeout
-        self.inbox: queue.Queue[Item] = queue.Queue()
+        self.inbox: queue.Queue[Item] = queue.Queue(maxsize=INBOX_LIMIT)
         self.timers: list[float] = []
         self.stopping = threading.Event()
         self.ready = threading.Event()
@@ -56,6 +67,7 @@ class Process:
                 self._session()
                 failures = 0
             except ApiError as exc:
+                self.ready.clear()
                 self.op.log(f"relisting after {exc}")
                 failures += 1
                 self.stopping.wait(RESYNC_BACKOFF[min(failures, len(RESYNC_BACKOFF)) - 1])
@@ -69,22 +81,21 @@ class Process:
     def _session(self) -> None:
         self.session += 1
         session = self.session
-        lists: dict[str, list[dict[str, Any]]] = {}
-        versions: dict[tuple[str, str | None], str] = {}
-        for resource, selector in WATCHED.items():
-            lists[resource] = []
-            for ns in self._namespaces():
-                items, version = self.api.list(resource, ns, selector)
-                lists[resource].extend(items)
-                versions[(resource, ns)] = version
+        # Lists are read page by page as the engine observes them (only keys are kept), so
+        # a relist of 100,000 pods never holds them all; each watch starts from its list's
+        # snapshot version.
+        listings = {(resource, ns): self.api.pages(resource, ns, selector)
+                    for resource, selector in WATCHED.items() for ns in self._namespaces()}
+        lists = {resource: _objects([listing for (r, _), listing in listings.items()
+                                     if r == resource]) for resource in WATCHED}
         now = self.clock()
         self.op.relist(lists, now)
         if not self.op.state.synced:
             self.op.synced(now)
         self.op.run()
         self.ready.set()
-        for (resource, ns), version in versions.items():
-            threading.Thread(target=self._watch, args=(session, resource, ns, version),
+        for (resource, ns), listing in listings.items():
+            threading.Thread(target=self._watch, args=(session, resource, ns, listing.version),
                              daemon=True, name=f"watch-{resource}-{ns}").start()
         while not self.stopping.is_set():
             item = self._next()
@@ -94,8 +105,7 @@ class Process:
             if kind == "gone" and payload == session:
                 raise ApiError(410, "Gone", "a watch lost its history")
             if kind == "event" and payload[0] == session:
-                _, resource, event, obj = payload
-                self.op.observe(resource, event, obj, self.clock())
+                self.op.feed((payload[1],))
                 self.op.run()
 
     def _next(self) -> Item | None:
@@ -121,7 +131,9 @@ class Process:
                 for event, obj in self.api.watch(resource, namespace, selector, version,
                                                  timeout=self.watch_timeout):
                     version = str(obj["metadata"].get("resourceVersion") or version)
-                    self.inbox.put(("event", (session, resource, event, obj)))
+                    fact = self.op.translate(resource, event, obj, self.clock())
+                    if fact is not None:
+                        self.inbox.put(("event", (session, fact)))
             except ApiError as exc:
                 if exc.status == 410:
                     self.inbox.put(("gone", session))

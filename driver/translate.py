@@ -8,6 +8,7 @@ caller can log it once, count it and skip it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,22 @@ class Malformed(ValueError):
     """An object the driver cannot read (missing metadata, wrong types)."""
 
 
+_KEYS: dict[tuple[str, str], ev.ClusterKey] = {}
+_KEYS_LIMIT = 100_000
+
+
+def _key(namespace: str, name: str) -> ev.ClusterKey:
+    """One shared (namespace, name) tuple of interned strings per cluster: every pod event
+    of a cluster points at it, instead of carrying its own copies parsed from JSON (this
+    halves what an adopted pod costs the process). Bounded: cleared when it grows large."""
+    found = _KEYS.get((namespace, name))
+    if found is None:
+        if len(_KEYS) >= _KEYS_LIMIT:
+            _KEYS.clear()
+        found = _KEYS.setdefault((namespace, name), (sys.intern(namespace), sys.intern(name)))
+    return found
+
+
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
@@ -32,7 +49,7 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def key_of(obj: Mapping[str, Any]) -> ev.ClusterKey:
     meta = _meta(obj)
-    return (str(meta.get("namespace") or "default"), str(meta["name"]))
+    return _key(str(meta.get("namespace") or "default"), str(meta["name"]))
 
 
 def raycluster(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event:
@@ -54,20 +71,21 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
     cluster_name = labels.get(manifests.LABEL_CLUSTER)
     if not cluster_name:
         return None
-    key = (str(meta.get("namespace") or "default"), str(cluster_name))
+    key = _key(str(meta.get("namespace") or "default"), str(cluster_name))
     if kind == DELETED:
         return ev.PodGone(cluster=key, at=at, name=str(meta["name"]))
     status = obj.get("status") or {}
+    intern = sys.intern  # values shared by many pods are stored once
     return ev.PodSeen(
         cluster=key,
         at=at,
         name=str(meta["name"]),
-        pod_type=str(labels.get(manifests.LABEL_TYPE, "")),
+        pod_type=intern(str(labels.get(manifests.LABEL_TYPE, ""))),
         role=ev.HEAD if labels.get(manifests.LABEL_KIND) == ev.HEAD else ev.WORKER,
-        phase=str(status.get("phase") or ev.PENDING),
+        phase=intern(str(status.get("phase") or ev.PENDING)),
         ip=str(status.get("podIP") or ""),
         terminating=bool(meta.get("deletionTimestamp")),
-        launch_hash=str(labels.get(manifests.LABEL_HASH, "")),
+        launch_hash=intern(str(labels.get(manifests.LABEL_HASH, ""))),
         uid=str(meta.get("uid") or ""),
     )
 
@@ -78,7 +96,7 @@ def service_cluster(obj: Mapping[str, Any]) -> ev.ClusterKey | None:
     cluster_name = (meta.get("labels") or {}).get(manifests.LABEL_CLUSTER)
     if not cluster_name:
         return None
-    return (str(meta.get("namespace") or "default"), str(cluster_name))
+    return _key(str(meta.get("namespace") or "default"), str(cluster_name))
 
 
 def service(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:

@@ -20,6 +20,7 @@ Stored objects are never mutated: every write builds a new dict, so objects hand
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import re
@@ -40,6 +41,7 @@ RESOURCES = {r: (kinds.api_version(r), kind) for r, (_, _, kind, _) in kinds.KIN
 WITH_STATUS = frozenset({"rayclusters", "pods"})
 WITH_GENERATION = frozenset({"rayclusters"})
 CLUSTER_SCOPED = frozenset({"namespaces"})
+SNAPSHOTS = 64  # paged lists in progress the API remembers (older continue tokens expire)
 
 
 @define
@@ -71,6 +73,8 @@ class Api:
     faults: list[Fault] = field(factory=list)
     owned: dict[str, set[tuple[str, str, str]]] = field(factory=dict)
     calls: dict[str, int] = field(factory=dict)
+    snapshots: dict[int, tuple[str, builtins.list[Obj]]] = field(factory=dict)  # continue
+    snapshot_ids: int = 0
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -91,6 +95,38 @@ class Api:
             and (match is None or match((obj.get("metadata") or {}).get("labels") or {}))
         ]
         return items, str(self.rv)
+
+    def list_page(self, resource: str, namespace: str | None = None,
+                  selector: str | None = None, *, limit: int = 0,
+                  token: str = "") -> tuple[builtins.list[Obj], str, str]:
+        """One page of a list (Kubernetes `limit` and `continue`): the items, the snapshot's
+        resourceVersion, and the token of the next page ("" after the last). Pages after the
+        first come from the snapshot the first was cut from, as etcd serves them; only the
+        last SNAPSHOTS snapshots are kept, and an older token gets 410 Expired."""
+        if not token:
+            items, rv = self.list(resource, namespace, selector)
+            if limit <= 0 or len(items) <= limit:
+                return items, rv, ""
+            self.snapshot_ids += 1
+            ident, offset = self.snapshot_ids, 0
+            self.snapshots[ident] = (rv, items)
+            while len(self.snapshots) > SNAPSHOTS:
+                del self.snapshots[next(iter(self.snapshots))]
+        else:
+            self._enter("list", resource)
+            try:
+                ident_text, offset_text = token.split(":")
+                ident, offset = int(ident_text), int(offset_text)
+            except ValueError:
+                raise ApiError(400, "BadRequest", f"invalid continue token {token!r}") from None
+            if ident not in self.snapshots:
+                raise ApiError(410, "Expired", "the provided continue parameter is too old")
+            rv, items = self.snapshots[ident]
+        page = items[offset:offset + limit] if limit > 0 else items[offset:]
+        if offset + len(page) >= len(items):
+            self.snapshots.pop(ident, None)
+            return page, rv, ""
+        return page, rv, f"{ident}:{offset + len(page)}"
 
     def events_since(self, resource_version: int) -> Iterator[tuple[int, str, str, Obj]]:
         """Watch events after `resource_version`; 410 Gone if the history lost some."""

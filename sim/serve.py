@@ -170,12 +170,19 @@ class Server:
             selector = request.query.get("labelSelector") or None
             if request.query.get("watch") in ("true", "1"):
                 return await self._watch(request, resource, namespace, selector)
-            items, rv = self.api.list(resource, namespace, selector)
+            try:
+                limit = int(request.query.get("limit") or 0)
+            except ValueError:
+                raise ApiError(400, "BadRequest", "limit: expected an integer") from None
+            items, rv, token = self.api.list_page(
+                resource, namespace, selector, limit=limit,
+                token=request.query.get("continue") or "")
+            meta = {"resourceVersion": rv, **({"continue": token} if token else {})}
             if _wants_table(request):
-                return web.json_response(self.table(resource, items, rv))
+                return web.json_response(self.table(resource, items, meta))
             api_version, kind = RESOURCES[resource]
             return web.json_response({"kind": f"{kind}List", "apiVersion": api_version,
-                                      "metadata": {"resourceVersion": rv}, "items": items})
+                                      "metadata": meta, "items": items})
         except ApiError as exc:
             return _from(exc)
 
@@ -188,7 +195,8 @@ class Server:
             if request.method == "GET":
                 obj = self.api.get(resource, namespace, name)
                 if _wants_table(request) and not status:
-                    return web.json_response(self.table(resource, [obj], str(self.api.rv)))
+                    return web.json_response(self.table(
+                        resource, [obj], {"resourceVersion": str(self.api.rv)}))
                 return web.json_response(obj)
             if request.method == "DELETE":
                 options = await request.json() if request.can_read_body else {}
@@ -238,7 +246,8 @@ class Server:
             return self.api.patch_status(resource, namespace, name, body.get("status") or {})
         return self.api.patch(resource, namespace, name, body)
 
-    def table(self, resource: str, items: list[dict[str, Any]], rv: str) -> dict[str, Any]:
+    def table(self, resource: str, items: list[dict[str, Any]],
+              meta: dict[str, str]) -> dict[str, Any]:
         """A meta.k8s.io Table, as `kubectl get` asks for (its columns are the server's)."""
         columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
                     "description": "Name of the object"}]
@@ -262,7 +271,7 @@ class Server:
                 "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                 "metadata": meta}})
         return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": rv}, "columnDefinitions": columns,
+                "metadata": meta, "columnDefinitions": columns,
                 "rows": rows}
 
     # -- watch ----------------------------------------------------------------------------
@@ -405,15 +414,16 @@ async def start(world: World, *, port: int = 0) -> tuple[web.AppRunner, int, asy
 
 
 @contextlib.contextmanager
-def in_thread(world: World) -> Iterator[int]:
-    """Serve `world` from a background thread (for tests and tools); yield the port."""
+def in_thread(world: World, *, port: int = 0) -> Iterator[int]:
+    """Serve `world` from a background thread (for tests and tools) on `port` (0: any free
+    one); yield the port."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     found: list[int] = []
     stop = asyncio.Event()
 
     async def main() -> None:
-        runner, bound, clock = await start(world, port=0)
+        runner, bound, clock = await start(world, port=port)
         found.append(bound)
         started.set()
         await stop.wait()
