@@ -9,15 +9,19 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from attrs import define, field
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from adapters import kube
 from adapters.kube import KubeApi
 from adapters.leader import RETRY_SECONDS, Elector
 from adapters.process import Process, health_server
 from driver.budget import Budget
+from driver.metrics import Metrics
 from driver.operator import Operator
 from engine import claims, scopes
 from engine import state as st
@@ -56,7 +60,24 @@ def api_client(kubeconfig: str | None) -> k8s.ApiClient:
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
-    return k8s.ApiClient(configuration)
+    return kube.api_client(configuration)
+
+
+@define
+class MalformedWatch:
+    """A watch line that is no usable event: counted, skipped, and logged the first time per
+    resource only (a server streaming garbage must not flood the log)."""
+
+    log: Callable[[str], None]
+    metrics: Metrics
+    seen: set[str] = field(factory=set)
+
+    def __call__(self, resource: str, detail: str) -> None:
+        self.metrics.malformed(resource)
+        if resource not in self.seen:
+            self.seen.add(resource)
+            self.log(f"ray-operator: skipping a malformed {resource} watch event ({detail}); "
+                     "further ones are only counted in ray_operator_malformed_objects_total")
 
 
 def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
@@ -65,9 +86,12 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
     install = claims.Install(name=name, rank=scope.rank, lease_seconds=args.lease_seconds,
                              renew_seconds=args.lease_seconds / 3)
     log = logging.getLogger("ray-operator")
-    api = KubeApi(api_client(args.kubeconfig))
+    metrics = Metrics()
+    api = KubeApi(api_client(args.kubeconfig), on_request=metrics.request,
+                  on_malformed=MalformedWatch(log=log.warning, metrics=metrics))
     op = Operator(name=name, api=api, scope=scope, state=st.initial(install=install),
-                  log=log.info, budget=Budget(qps=args.qps, burst=args.burst))
+                  log=log.info, budget=Budget(qps=args.qps, burst=args.burst),
+                  metrics=metrics)
     process = Process(api=api, operator=op, scope=scope)
     op.resume = lambda at: process._requeue(at)
     return process

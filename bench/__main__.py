@@ -22,14 +22,17 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import engine as be
+from bench import process as bp
 from bench import sim as bs
 from bench import workloads
 
 SCALES = {
     "small": {"b1_events": 100_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
-              "b2_samples": 20_000, "b2_big": (200, 100), "b3": (10, 1_000), "b5": 200},
+              "b2_samples": 20_000, "b2_big": (200, 100), "b3": (10, 1_000), "b5": 200,
+              "b4": (100, 100, 3)},
     "full": {"b1_events": 1_000_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
-             "b2_samples": 100_000, "b2_big": (1_000, 100), "b3": (100, 1_000), "b5": 1_000},
+             "b2_samples": 100_000, "b2_big": (1_000, 100), "b3": (100, 1_000), "b5": 1_000,
+             "b4": (1_000, 100, 1)},
 }
 
 
@@ -135,6 +138,37 @@ def b3(scale: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def b4(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    clusters, pods, repeat = scale["b4"]
+    runs = [bp.operator_memory(clusters=clusters, pods_per_cluster=pods) for _ in range(repeat)]
+    total = clusters * pods
+    mb = 1024 * 1024
+    rss = _stats([r["rss_bytes"] / mb for r in runs])
+    created = _stats([r["bytes_per_pod"] for r in runs])
+    adopted = _stats([r["adopted_bytes_per_pod"] for r in runs])
+    full = total >= 100_000
+    return [
+        row(f"B4 ray-operator RSS managing {clusters} x {pods} pods", "MB", rss, "<= 150 MB",
+            rss["max"] <= 150 if full else None,
+            f"real process over HTTP (sim serve); {total:,} pods it created"),
+        row("B4 RSS beyond the baseline per pod, after creating them", "bytes", created,
+            "<= 1024", created["median"] <= 1024, "includes what the burst left fragmented"),
+        row("B4 RSS beyond the baseline per pod, after adopting them", "bytes", adopted,
+            "<= 1024", adopted["median"] <= 1024, "a restarted operator: paged relist"),
+        row("B4 baseline RSS (no clusters)", "MB",
+            _stats([r["baseline_bytes"] / mb for r in runs]), "-", None,
+            "CPython + kubernetes client + prometheus-client"),
+        row("B4 API requests per created pod", "requests",
+            _stats([r["requests_per_pod"] for r in runs]), "-", None,
+            "all requests (lists, leases, status, events) / pods"),
+        row("B4 seconds until all pods Running", "s", _stats([r["up_seconds"] for r in runs]),
+            "-", None, "simulated pods start 1-3 s after creation"),
+        row("B4 pods created by the restarted operator", "pods",
+            _stats([r["pods_created_after_restart"] for r in runs]), "= 0",
+            all(r["pods_created_after_restart"] == 0 for r in runs), "adoption, not re-creation"),
+    ]
+
+
 def b5(scale: dict[str, Any]) -> list[dict[str, Any]]:
     clusters = scale["b5"]
     runs = [bs.fairness(clusters=clusters, big=1_000, qps=100.0, burst_size=10)
@@ -157,6 +191,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "B1": b1,
     "B2": b2,
     "B3": b3,
+    "B4": b4,
     "B5": b5,
     "MEM": memory,
 }

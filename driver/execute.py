@@ -67,6 +67,12 @@ def result(action: act.Action, at: float, outcome: str, reason: str = "") -> ev.
                            reason=reason)
 
 
+def status_of(reason: str) -> int:
+    """The HTTP status a failed result's reason starts with (an `ApiError`), else 0."""
+    head = reason.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def execute(api: Api, action: act.Action, at: float, *,
             log: Callable[[act.Log], None],
             requeue: Callable[[act.Requeue], None],

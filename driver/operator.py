@@ -64,50 +64,62 @@ class Operator:
     resume: Callable[[float], None] = lambda at: None  # call `run` again at this time
     metrics: Metrics = field(factory=Metrics)
 
+    def __attrs_post_init__(self) -> None:
+        self.metrics.watch_state(lambda: self.state)
+
     def covers(self, namespace: str) -> bool:
         return self.scope.covers(namespace)
 
-    def observe(self, resource: str, kind: str, obj: Mapping[str, Any], at: float) -> None:
-        """Take one watch or list item of `resource` ("rayclusters", "pods", "services")."""
+    def observe(self, resource: str, kind: str, obj: Mapping[str, Any],
+                at: float) -> ev.Event | None:
+        """Take one watch or list item of `resource` (a key of WATCHED); return the event it
+        queued, if any (an object out of scope or malformed queues none)."""
+        event = self.translate(resource, kind, obj, at)
+        if event is not None:
+            self.inbox.append(event)
+        return event
+
+    def translate(self, resource: str, kind: str, obj: Mapping[str, Any],
+                  at: float) -> ev.Event | None:
+        """The engine event for one watch or list item, or None (out of scope, or malformed:
+        logged and counted). Touches no state, so watch threads may call it and queue the
+        small event rather than the object (a backlog of events costs little memory)."""
         try:
             meta = obj.get("metadata") or {}
             if not self.covers(str(meta.get("namespace") or "default")):
-                return
-            event: ev.Event | None
+                return None
             if resource == "rayclusters":
-                event = translate.raycluster(kind, obj, at)
-            elif resource == "pods":
-                event = translate.pod(kind, obj, at)
-            elif resource == "leases":
-                event = translate.lease(kind, obj, at)
-            else:
-                event = translate.service(kind, obj, at)
+                return translate.raycluster(kind, obj, at)
+            if resource == "pods":
+                return translate.pod(kind, obj, at)
+            if resource == "leases":
+                return translate.lease(kind, obj, at)
+            return translate.service(kind, obj, at)
         except translate.Malformed as exc:
             self.malformed += 1
             self.log(f"skipping a malformed {resource} object: {exc}")
-            return
-        if event is not None:
-            self.inbox.append(event)
+            self.metrics.malformed(resource)
+            return None
 
     def relist(self, lists: Mapping[str, Iterable[Mapping[str, Any]]], at: float) -> None:
         """A fresh list of every resource in scope (at start, or after a watch expired with
         410 Gone): observe all of it, and turn what the engine knew but the list no longer has
-        into deletions, so nothing missed while the watch was down stays believed."""
+        into deletions, so nothing missed while the watch was down stays believed. `lists` may
+        be lazy (pages fetched as they are read): each object is observed as it arrives and only
+        keys are kept."""
         listed_clusters: set[ev.ClusterKey] = set()
         listed_pods: set[tuple[ev.ClusterKey, str]] = set()
         listed_services: set[ev.ClusterKey] = set()
         listed_leases: set[tuple[str, str]] = set()
         for resource in WATCHED:
             for obj in lists.get(resource, ()):
-                before = len(self.inbox)
-                self.observe(resource, translate.ADDED, obj, at)
-                for event in list(self.inbox)[before:]:
-                    if isinstance(event, ev.ClusterSeen):
-                        listed_clusters.add(event.cluster)
-                    elif isinstance(event, ev.PodSeen):
-                        listed_pods.add((event.cluster, event.name))
-                    elif isinstance(event, ev.LeaseSeen):
-                        listed_leases.add((event.namespace, event.install))
+                event = self.observe(resource, translate.ADDED, obj, at)
+                if isinstance(event, ev.ClusterSeen):
+                    listed_clusters.add(event.cluster)
+                elif isinstance(event, ev.PodSeen):
+                    listed_pods.add((event.cluster, event.name))
+                elif isinstance(event, ev.LeaseSeen):
+                    listed_leases.add((event.namespace, event.install))
                 if resource == "services":
                     try:
                         key = translate.service_cluster(obj)
@@ -163,12 +175,14 @@ class Operator:
                     else:
                         self._execute(action, event.at)
             if budget is None or not budget.queued:
+                self.metrics.reconciles.inc(handled)
                 return handled
             now = self.clock()
             later = budget.drain(now, functools.partial(self._execute_at, now))
             if not inbox:
                 if later is not None:
                     self.resume(later)
+                self.metrics.reconciles.inc(handled)
                 return handled
 
     def _execute_at(self, at: float, action: act.Action) -> None:
@@ -195,6 +209,8 @@ class Operator:
         outcome = execute.execute(self.api, action, at, log=self._log_line,
                                   requeue=self._requeue, event_time=self.timestamp)
         if outcome is not None:
+            if outcome.outcome == ev.FAILED_OUTCOME:
+                self.metrics.failed(action, execute.status_of(outcome.reason))
             self.inbox.append(outcome)
 
     def _log_line(self, line: act.Log) -> None:

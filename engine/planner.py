@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -476,6 +476,11 @@ def _announce(cs: st.ClusterState, out: list[act.Action]) -> None:
                            message=f"phase {cs.phase.value}, restarts {cs.retries}"))
 
 
+def desired_workers(cs: st.ClusterState, types: Iterable[str]) -> dict[str, int]:
+    """Workers per type the engine wants now: the live ones plus the creates in flight."""
+    return {t: cs.live.get(t, 0) + cs.inflight.get(t, 0) for t in types}
+
+
 def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
                  counts: dict[str, int]) -> dict[str, Any]:
     sent = cs.status_sent
@@ -485,7 +490,7 @@ def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
     # type left out would keep its old count.
     types = sorted({*(cs.spec.pod_types if cs.spec else ()), *cs.live, *cs.inflight})
     workers = {t: cs.live.get(t, 0) for t in types}
-    desired = {t: cs.live.get(t, 0) + cs.inflight.get(t, 0) for t in types}
+    desired = desired_workers(cs, types)
     status: dict[str, Any] = {
         "phase": cs.phase.value,
         "autoscalerRetries": cs.retries,

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_the_process_brings_a_cluster_up_and_releases_its_lease(
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics",
                                       timeout=5).read().decode()
         assert 'ray_operator_actions_total{kind="CreatePod"} 3.0' in text
+        assert 'ray_operator_clusters{phase="Running"} 1.0' in text
+        for family in ("desired", "live"):
+            assert (f'ray_operator_{family}_workers{{cluster="alpha",namespace="ray",'
+                    f'pod_type="worker"}} 2.0') in text
+        assert ('ray_operator_api_request_duration_seconds_count{code="201",resource="pods",'
+                'verb="create"} 3.0') in text
+        reconciles = [line for line in text.splitlines()
+                      if line.startswith("ray_operator_reconciles_total ")]
+        assert reconciles and float(reconciles[0].split()[1]) > 3
         if shutil.which("kubectl"):
             out = subprocess.run(["kubectl", "--kubeconfig", str(config), "get",
                                   "rayclusters", "-n", "ray"], capture_output=True, text=True,
@@ -146,3 +156,80 @@ def test_replicas_elect_one_leader_and_hand_over_on_sigterm(
     finally:
         if first.poll() is None:
             first.kill()
+
+
+def test_a_cluster_the_engine_rejects_is_an_error_with_a_warning_and_others_run(
+    served: tuple[Path, KubeApi],
+) -> None:
+    config, api = served
+    bad = cluster_object("ray", "bad", 1, 3)
+    bad["spec"]["upscalingSpeed"] = -1
+    api.create("rayclusters", "ray", bad)
+    api.create("rayclusters", "ray", cluster_object("ray", "good", 1, 3))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+         "e2e", "--metrics-port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def settled() -> bool:
+            """bad is in phase Error and good is Running"""
+            phases = {name: (api.get("rayclusters", "ray", name).get("status") or {}).get(
+                "phase") for name in ("bad", "good")}
+            return phases == {"bad": "Error", "good": "Running"}
+        until(settled)
+        status = api.get("rayclusters", "ray", "bad")["status"]
+        assert "spec.upscalingSpeed" in status["message"]
+        events, _ = api.list("events", "ray")
+        warnings = [e for e in events if e["type"] == "Warning"]
+        assert [w["involvedObject"]["name"] for w in warnings] == ["bad"]
+        assert "spec.upscalingSpeed" in warnings[0]["message"]
+        pods, _ = api.list("pods", "ray", "ray-cluster-name=bad")
+        assert pods == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+
+
+def test_an_api_unreachable_at_start_is_retried_and_not_ready_meanwhile(
+    tmp_path: Path,
+) -> None:
+    port, metrics = free_port(), free_port()
+    config = tmp_path / "kubeconfig"
+    serve.write_kubeconfig(config, port)  # nothing listens there yet
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+         "e2e", "--metrics-port", str(metrics)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def status(path: str) -> int:
+        try:
+            return int(urllib.request.urlopen(f"http://127.0.0.1:{metrics}{path}",
+                                              timeout=5).status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        def up() -> bool:
+            """the health endpoint answers"""
+            return status("/healthz") == 200
+        until(up)
+        time.sleep(2.0)
+        assert status("/readyz") == 503 and proc.poll() is None
+        with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2),
+                             port=port):
+            api = KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
+            api.create("rayclusters", "ray", cluster_object("ray", "late", 0, 1))
+
+            def ready() -> bool:
+                """ready once the API answers, then the cluster runs"""
+                return status("/readyz") == 200 and (api.get("rayclusters", "ray", "late").get(
+                    "status") or {}).get("phase") == "Running"
+            until(ready)
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "relisting after 0 Timeout" in output

@@ -1,0 +1,150 @@
+"""B4: the resident memory of one real `ray-operator` process managing many clusters.
+
+Everything is real but the cluster: `python -m sim serve` (its own process, so its memory is
+not counted) plays the Kubernetes API, and the operator process talks to it over HTTP with
+the official client, exactly as in a pod. The operator first runs with no clusters (the
+baseline: interpreter, client, metrics); then it creates `clusters` x `pods` pods itself and
+we read its RSS once all are Running; then a fresh process adopts them all from a relist (the
+paged list path) and we read its RSS again. Requests are counted by the operator's own
+`ray_operator_api_request_duration_seconds` histogram.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from kubernetes import client as k8s
+
+from adapters.kube import KubeApi, api_client
+from sim.clusters import cluster_object
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"B4: {what} not within {seconds:.0f} s")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _samples(port: int) -> dict[str, float]:
+    """The operator's /metrics as {name{labels}: value}."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    out: dict[str, float] = {}
+    for line in text.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def _total(samples: dict[str, float], prefix: str) -> float:
+    return sum(v for k, v in samples.items() if k.startswith(prefix))
+
+
+class _Operator:
+    def __init__(self, config: Path, name: str) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+             name, "--metrics-port", str(self.port), "--qps", "100000", "--burst", "100000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ready(self) -> bool:
+        return bool(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
+                                           timeout=5).status == 200)
+
+    def settled(self, clusters: int, workers: int) -> bool:
+        s = _samples(self.port)
+        return (s.get('ray_operator_clusters{phase="Running"}', 0) == clusters
+                and _total(s, "ray_operator_live_workers{") == workers
+                and _total(s, "ray_operator_desired_workers{") == workers)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]:
+    """One B4 run: RSS figures in bytes, requests per created pod, seconds to all Running."""
+    workers = clusters * (pods_per_cluster - 1)
+    pods = clusters * pods_per_cluster
+    with tempfile.TemporaryDirectory(prefix="b4-") as tmp:
+        config = Path(tmp) / "kubeconfig"
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sim", "serve", "--port", str(port), "--kubeconfig",
+             str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "120"})
+        try:
+            api = KubeApi(api_client(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
+            _until(lambda: config.exists() and bool(api.list("namespaces")), 60, "sim serve")
+            first = _Operator(config, "b4")
+            try:
+                _until(first.ready, 60, "the operator's first sync")
+                time.sleep(2.0)
+                baseline = rss_bytes(first.proc.pid)
+                started = time.monotonic()
+                for i in range(clusters):
+                    api.create("rayclusters", f"ns{i % 10}", cluster_object(
+                        f"ns{i % 10}", f"c{i}", pods_per_cluster - 1, pods_per_cluster - 1))
+                _until(lambda: first.settled(clusters, workers), 3600, "all pods Running")
+                up_seconds = time.monotonic() - started
+                time.sleep(2.0)
+                created = rss_bytes(first.proc.pid)
+                samples = _samples(first.port)
+                requests = _total(samples, "ray_operator_api_request_duration_seconds_count{")
+            finally:
+                first.stop()
+            second = _Operator(config, "b4")  # the same install: it adopts, creates nothing
+            try:
+                _until(lambda: second.settled(clusters, workers), 3600, "adoption")
+                time.sleep(2.0)
+                adopted = rss_bytes(second.proc.pid)
+                creates = _samples(second.port).get(
+                    'ray_operator_actions_total{kind="CreatePod"}', 0.0)
+            finally:
+                second.stop()
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return {"baseline_bytes": baseline, "rss_bytes": created, "adopted_rss_bytes": adopted,
+            "bytes_per_pod": (created - baseline) / pods,
+            "adopted_bytes_per_pod": (adopted - baseline) / pods,
+            "requests_per_pod": requests / pods, "up_seconds": up_seconds,
+            "pods_created_after_restart": creates}
