@@ -163,7 +163,7 @@ def test_a_cluster_the_engine_rejects_is_an_error_with_a_warning_and_others_run(
 ) -> None:
     config, api = served
     bad = cluster_object("ray", "bad", 1, 3)
-    bad["spec"]["upscalingSpeed"] = -1
+    bad["spec"]["headPodType"] = "gpu-head"  # valid for the CRD's schema, not for the engine
     api.create("rayclusters", "ray", bad)
     api.create("rayclusters", "ray", cluster_object("ray", "good", 1, 3))
     proc = subprocess.Popen(
@@ -178,11 +178,11 @@ def test_a_cluster_the_engine_rejects_is_an_error_with_a_warning_and_others_run(
             return phases == {"bad": "Error", "good": "Running"}
         until(settled)
         status = api.get("rayclusters", "ray", "bad")["status"]
-        assert "spec.upscalingSpeed" in status["message"]
+        assert "spec.headPodType" in status["message"]
         events, _ = api.list("events", "ray")
         warnings = [e for e in events if e["type"] == "Warning"]
         assert [w["involvedObject"]["name"] for w in warnings] == ["bad"]
-        assert "spec.upscalingSpeed" in warnings[0]["message"]
+        assert "spec.headPodType" in warnings[0]["message"]
         pods, _ = api.list("pods", "ray", "ray-cluster-name=bad")
         assert pods == []
     finally:
