@@ -3,12 +3,15 @@ against `python -m sim serve`: a namespaced operator and two clusters; the opera
 and a new one adopts every pod; a head is lost and the cluster recovers (RESTARTS 1); a
 cluster is deleted with its Service; `minWorkers` grows live; everything is deleted.
 
-The run against a real cluster (`RAY_OPERATOR_E2E_KUBECONFIG`) needs the CRD from the chart
-and manifests of issue 6, so it is not written yet.
+The same test runs against a real cluster when `RAY_OPERATOR_E2E_KUBECONFIG` names its
+kubeconfig (README: "End-to-end tests on a real cluster"): it applies the chart's CRD and
+creates the test namespace first, then runs the operator process on this machine against that
+API server exactly as against `sim serve`. Without it, that run is skipped with the reason.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -80,12 +83,26 @@ class Operator:
         self.out.close()
 
 
-@pytest.fixture()
-def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+REAL = "RAY_OPERATOR_E2E_KUBECONFIG"
+CRD = Path(__file__).parent.parent.parent / "chart" / "ray" / "crds" / "cluster_crd.yaml"
+
+
+@pytest.fixture(params=["sim", "real"])
+def kubectl(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kubectl]:
+    if request.param == "real":
+        config = os.environ.get(REAL)
+        if not config:
+            pytest.skip(f"{REAL} is not set: no real cluster to run against")
+        real = Kubectl(Path(config))
+        real("apply", "-f", str(CRD))
+        subprocess.run(["kubectl", "--kubeconfig", config, "create", "namespace", NS],
+                       capture_output=True, timeout=60, check=False)  # may exist already
+        yield real
+        return
     with serve.in_thread(serve.empty_world(startup_delay=0.5, startup_jitter=0.5)) as port:
-        config = tmp_path / "kubeconfig"
-        serve.write_kubeconfig(config, port)
-        yield Kubectl(config)
+        config_path = tmp_path / "kubeconfig"
+        serve.write_kubeconfig(config_path, port)
+        yield Kubectl(config_path)
 
 
 def test_upstream_a(kubectl: Kubectl, tmp_path: Path) -> None:
