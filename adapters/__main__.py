@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,14 +18,15 @@ from attrs import define, field
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from adapters import kube
+from adapters import kube, ray_load
 from adapters.kube import KubeApi
 from adapters.leader import RETRY_SECONDS, Elector
 from adapters.process import Process, health_server
+from adapters.ray_poll import ADDRESS, Poller
 from driver.budget import Budget
 from driver.metrics import Metrics
 from driver.operator import Operator
-from engine import claims, scopes
+from engine import claims, codec, scopes
 from engine import state as st
 
 
@@ -40,6 +43,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--metrics-port", type=int, default=8080)
     p.add_argument("--qps", type=float, default=50.0, help="API calls per second")
     p.add_argument("--burst", type=int, default=100)
+    p.add_argument("--ray-address", default=ADDRESS, metavar="TEMPLATE",
+                   help="where each head's GCS is, from {service} {namespace} {cluster} {ip} "
+                        "{port} (default %(default)s)")
+    p.add_argument("--ray-poll-seconds", type=float, default=5.0,
+                   help="how often each cluster's Ray load is read")
+    p.add_argument("--ray-grace-seconds", type=float, default=60.0,
+                   help="how long a running head may stay unreadable before autoscaling "
+                        "counts as failed (the cluster is restarted)")
+    p.add_argument("--no-ray-load", action="store_true",
+                   help="do not read Ray load: workers follow minWorkers/maxWorkers only")
     p.add_argument("--lease-seconds", type=float, default=claims.LEASE_SECONDS)
     p.add_argument("--leader-elect", action="store_true",
                    help="replicas of this install elect one leader (a Lease); the others wait")
@@ -94,10 +107,40 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
                   metrics=metrics)
     process = Process(api=api, operator=op, scope=scope)
     op.resume = lambda at: process._requeue(at)
+    if ray_load.available() and not args.no_ray_load:
+        process.poller = Poller(deliver=process.deliver, log=log.info, clock=process.clock,
+                                template=args.ray_address, interval=args.ray_poll_seconds,
+                                grace=args.ray_grace_seconds)
     return process
 
 
+def load_command(argv: list[str]) -> int:
+    """`ray-operator load --address HOST:PORT`: the load the engine would receive from that
+    Ray head, as JSON (the engine's RayLoad event, as a trace records it)."""
+    p = argparse.ArgumentParser(prog="ray-operator load", description=load_command.__doc__)
+    p.add_argument("--address", required=True, help="the head's GCS, HOST:PORT (port 6379 "
+                   "unless the head's start command gives --port)")
+    p.add_argument("--cluster", default="default/ray", metavar="NAMESPACE/NAME",
+                   help="the cluster the report is labelled with")
+    p.add_argument("--timeout", type=float, default=5.0)
+    args = p.parse_args(argv)
+    namespace, _, name = args.cluster.partition("/")
+    if not name:
+        p.error(f"--cluster: expected NAMESPACE/NAME, got {args.cluster!r}")
+    try:
+        reading = ray_load.read(args.address, timeout=args.timeout)
+    except ray_load.LoadError as exc:
+        print(f"ray-operator load: {exc}", file=sys.stderr)
+        return 1
+    event = ray_load.to_event(reading, cluster=(namespace, name), at=time.time())
+    print(json.dumps(codec.event_to_dict(event), indent=2, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["load"]:
+        return load_command(argv[1:])
     args = parse(argv)
     # Lines about a cluster start with `<name>,<namespace>:` (the message itself carries it).
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
@@ -135,8 +178,14 @@ def main(argv: list[str] | None = None) -> int:
                     lost.set()
                     process.stop()
         threading.Thread(target=keep, daemon=True, name="leader").start()
-    log.info(f"ray-operator {op.name}: managing {op.scope}; no Ray load adapter yet "
-             "(issue 7), so workers follow minWorkers/maxWorkers only")
+    if process.poller is not None:
+        log.info(f"ray-operator {op.name}: managing {op.scope}; reading each cluster's Ray "
+                 f"load every {args.ray_poll_seconds:g} s from {args.ray_address}")
+    else:
+        log.info(f"ray-operator {op.name}: managing {op.scope}; no Ray load adapter ("
+                 + ("--no-ray-load" if args.no_ray_load else "the ray package is not "
+                    "installed: pip install 'ray-operator[ray]'")
+                 + "), so workers follow minWorkers/maxWorkers only")
     process.run()
     if elector is not None:
         if lost.is_set():

@@ -24,8 +24,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from adapters.kube import KubeApi, Listing
+from adapters.ray_poll import Poller
 from driver.execute import ApiError
 from driver.operator import WATCHED, Operator
+from engine import events as ev
 from engine.scopes import Scope
 
 RESYNC_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -55,6 +57,8 @@ class Process:
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.session = 0
+        self.poller: Poller | None = None  # reads each cluster's Ray load (adapters.ray_poll)
+        self.next_poll = 0.0
         operator.requeue = self._requeue
         operator.clock = clock
 
@@ -108,9 +112,16 @@ class Process:
                 self.op.feed((payload[1],))
                 self.op.run()
 
+    def deliver(self, event: ev.Event) -> None:
+        """An event from another thread (a Ray load read) for the current session."""
+        self.inbox.put(("event", (self.session, event)))
+
     def _next(self) -> Item | None:
         """The next watch item, or None after firing the timers due."""
         now = self.clock()
+        if self.poller is not None and now >= self.next_poll:
+            self.next_poll = now + self.poller.interval
+            self.poller.due(self.op.state, now)
         while self.timers and self.timers[0] <= now:
             heapq.heappop(self.timers)
             self.op.tick(now)
@@ -142,6 +153,8 @@ class Process:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.poller is not None:
+            self.poller.stop()
 
     def release(self) -> None:
         """On the way out: delete this install's leases so others take over at once."""

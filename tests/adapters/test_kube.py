@@ -102,31 +102,33 @@ def test_watch_lines_that_are_no_events_are_reported_and_skipped(
     assert "not JSON" in reported[0][1] and "RENAMED" in reported[1][1]
 
 
-def test_lists_come_in_pages_of_one_snapshot() -> None:
+@pytest.fixture()
+def five_clusters() -> Iterator[KubeApi]:
+    """`sim serve` holding RayClusters c0..c4, and a client reading lists 2 per page."""
     with serve.in_thread(serve.empty_world()) as port:
         api = KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")),
                       page_size=2)
         for i in range(5):
             api.create("rayclusters", "ray", cluster_object("ray", f"c{i}", 0, 1))
-        listing = api.pages("rayclusters", "ray")
-        pages = iter(listing)
-        first = next(pages)
-        version = listing.version
-        api.create("rayclusters", "ray", cluster_object("ray", "late", 0, 1))
-        rest = [obj for page in pages for obj in page]
-        names = [obj["metadata"]["name"] for obj in [*first, *rest]]
-        assert names == ["c0", "c1", "c2", "c3", "c4"]  # the snapshot, not "late"
-        assert len(first) == 2 and listing.version == version
-        assert len(api.list("rayclusters", "ray")[0]) == 6  # all pages, read eagerly
+        yield api
 
 
-def test_a_continue_token_too_old_is_410_gone() -> None:
-    with serve.in_thread(serve.empty_world()) as port:
-        api = KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")),
-                      page_size=1)
-        for i in range(3):
-            api.create("rayclusters", "ray", cluster_object("ray", f"c{i}", 0, 1))
-        with pytest.raises(ApiError) as gone:
-            api._call("GET", "/apis/cluster.ray.io/v1/namespaces/ray/rayclusters",
-                      query=[("limit", "1"), ("continue", "99999:1")])
-        assert gone.value.status == 410
+def test_lists_come_in_pages_of_one_snapshot(five_clusters: KubeApi) -> None:
+    api = five_clusters
+    listing = api.pages("rayclusters", "ray")
+    pages = iter(listing)
+    first = next(pages)
+    version = listing.version
+    api.create("rayclusters", "ray", cluster_object("ray", "late", 0, 1))
+    rest = [obj for page in pages for obj in page]
+    names = [obj["metadata"]["name"] for obj in [*first, *rest]]
+    assert names == ["c0", "c1", "c2", "c3", "c4"]  # the snapshot, not "late"
+    assert len(first) == 2 and listing.version == version
+    assert len(api.list("rayclusters", "ray")[0]) == 6  # all pages, read eagerly
+
+
+def test_a_continue_token_too_old_is_410_gone(five_clusters: KubeApi) -> None:
+    with pytest.raises(ApiError) as gone:
+        five_clusters._call("GET", "/apis/cluster.ray.io/v1/namespaces/ray/rayclusters",
+                            query=[("limit", "2"), ("continue", "99999:2")])
+    assert gone.value.status == 410

@@ -5,7 +5,6 @@ Deployment says (its args and environment), so the chart's scope wiring is exerc
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,15 +16,9 @@ import yaml
 
 from sim import serve
 from tests.chart.helm import render
-from tests.e2e.test_process import until
+from tests.e2e.test_process import free_port, until
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Cluster:

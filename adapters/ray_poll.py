@@ -1,0 +1,111 @@
+"""Polling every managed cluster's Ray head for its load, off the main loop.
+
+Every `interval` seconds the loop asks `due` which clusters to read: those this install holds
+whose head pod runs. Each read (`adapters.ray_load.read`) runs on a small thread pool, so a
+slow or unreachable head never stalls the loop or the other clusters; at most one read per
+cluster is in flight. A finished read is handed back through `deliver` (the process queues it
+as an engine event). A head that cannot be read is normal while Ray starts: only after
+`grace` seconds without a good read, counted from when the head pod was first seen running
+(or the last good read), does the cluster get one `RayUnreachable`, which the engine treats
+as autoscaling failing (AutoscalingExceptionRecovery, a head restart). Failures are logged
+with the cluster's prefix, once per kind of failure.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+from attrs import define, field
+
+from adapters import ray_load
+from engine import events as ev
+from engine import state as st
+
+ADDRESS = "{service}.{namespace}.svc:{port}"
+"""Where a head's GCS is, by default: its Service's cluster DNS name and the head's port."""
+
+
+def address_of(cs: st.ClusterState, template: str) -> str | None:
+    """The GCS address of the cluster's running head, or None if it has none."""
+    spec = cs.spec
+    head = cs.pods.get(cs.head) if cs.head else None
+    if spec is None or head is None or not cs.head_running or not head.ip:
+        return None
+    return template.format(service=spec.service_name, namespace=cs.key[0], cluster=cs.key[1],
+                           ip=head.ip, port=spec.head_port)
+
+
+@define
+class Watch:
+    """What the poller remembers of one cluster."""
+
+    since: float  # the head was first seen running, or the last good read
+    failure: str = ""  # the last failure logged
+    reported: bool = False  # RayUnreachable sent since the last good read
+
+
+@define
+class Poller:
+    deliver: Callable[[ev.Event], None]
+    log: Callable[[str], None]
+    clock: Callable[[], float]
+    template: str = ADDRESS
+    interval: float = 5.0
+    grace: float = 60.0
+    timeout: float = 5.0
+    read: Callable[..., Any] = ray_load.read
+    pool: concurrent.futures.ThreadPoolExecutor = field(
+        factory=lambda: concurrent.futures.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="ray-load"))
+    inflight: set[ev.ClusterKey] = field(factory=set)
+    watches: dict[ev.ClusterKey, Watch] = field(factory=dict)
+
+    def due(self, state: st.State, now: float) -> None:
+        """Start a read of every held cluster with a running head (called on the loop)."""
+        me = state.install
+        live: set[ev.ClusterKey] = set()
+        for key, cs in state.clusters.items():
+            if me is not None and (cs.claim is None or cs.claim.install != me.name):
+                continue
+            address = address_of(cs, self.template)
+            if address is None:
+                continue
+            live.add(key)
+            watch = self.watches.setdefault(key, Watch(since=now))
+            if key in self.inflight:
+                continue
+            self.inflight.add(key)
+            self.pool.submit(self._read, key, address, watch)
+        for key in list(self.watches):
+            if key not in live:  # no running head now: a new one gets a new grace period
+                del self.watches[key]
+
+    def _read(self, key: ev.ClusterKey, address: str, watch: Watch) -> None:
+        name = f"{key[1]},{key[0]}"
+        try:
+            reading = self.read(address, timeout=self.timeout)
+            now = self.clock()
+            event: ev.Event = ray_load.to_event(reading, cluster=key, at=now)
+            if watch.failure:
+                self.log(f"{name}: INFO reading Ray load from {address} again")
+            watch.since, watch.failure, watch.reported = now, "", False
+        except Exception as exc:  # any failure of a head (LoadError or worse) is data
+            now = self.clock()
+            reason = str(exc)
+            if reason.split(":")[0] != watch.failure.split(":")[0]:
+                self.log(f"{name}: WARNING cannot read Ray load yet: {reason}")
+            watch.failure = reason
+            if watch.reported or now - watch.since < self.grace:
+                self.inflight.discard(key)
+                return
+            watch.reported = True
+            event = ev.RayUnreachable(cluster=key, at=now, reason=(
+                f"the Ray head at {address} could not be read for {now - watch.since:.0f} s: "
+                f"{reason}"))
+        self.inflight.discard(key)
+        self.deliver(event)
+
+    def stop(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
