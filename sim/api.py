@@ -75,6 +75,7 @@ class Api:
     calls: dict[str, int] = field(factory=dict)
     snapshots: dict[int, tuple[str, builtins.list[Obj]]] = field(factory=dict)  # continue
     snapshot_ids: int = 0
+    canonical: dict[int, tuple[Obj, Obj]] = field(factory=dict)  # pod spec -> with strings
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -128,6 +129,32 @@ class Api:
             return page, rv, ""
         return page, rv, f"{ident}:{offset + len(page)}"
 
+    def _quantities(self, spec: Obj) -> Obj:
+        """The pod spec with resource quantities as strings (`cpu: 1` is stored as "1"), as
+        the API server returns them: typed clients reject numbers there. Pods of one template
+        share their spec, so each is converted once."""
+        found = self.canonical.get(id(spec))
+        if found is not None and found[0] is spec:
+            return found[1]
+        containers = spec.get("containers")
+        if not isinstance(containers, list):
+            return spec
+        fixed = []
+        for container in containers:
+            resources = container.get("resources") if isinstance(container, dict) else None
+            if not isinstance(resources, dict):
+                fixed.append(container)
+                continue
+            fixed.append({**container, "resources": {
+                k: ({q: v if isinstance(v, str) else f"{v:g}" if isinstance(v, float) else str(v)
+                     for q, v in v_.items()} if isinstance(v_, dict) else v_)
+                for k, v_ in resources.items()}})
+        out = {**spec, "containers": fixed}
+        if len(self.canonical) > 10_000:
+            self.canonical.clear()
+        self.canonical[id(spec)] = (spec, out)
+        return out
+
     def events_since(self, resource_version: int) -> Iterator[tuple[int, str, str, Obj]]:
         """Watch events after `resource_version`; 410 Gone if the history lost some."""
         if self.history and resource_version < self.history[0][0] - 1:
@@ -167,6 +194,8 @@ class Api:
             meta["generation"] = 1
         if resource == "pods":
             body["status"] = {"phase": "Pending"}
+            if isinstance(body.get("spec"), dict):
+                body["spec"] = self._quantities(body["spec"])
         elif resource in WITH_STATUS:
             body.pop("status", None)
         self._store(resource, ns, name, body, "ADDED")

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="a scenario whose cluster and timeline to serve (its operators "
                             "do not run: connect the real one); default: an empty cluster")
     serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--ray-processes", action="store_true",
+                       help="pods are local Ray processes (a real Ray cluster on this "
+                            "machine; run ray-operator with --ray-address '{ip}:{port}')")
     serve.add_argument("--kubeconfig", metavar="OUT", default="sim.kubeconfig",
                        help="where to write a kubeconfig for kubectl and ray-operator")
     args = parser.parse_args(argv)
@@ -103,12 +106,21 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: Any, console: Console) -> int:
     import asyncio
     import contextlib
+    import signal
 
     import attrs
 
     from sim import serve
 
-    if args.scenario is not None:
+    kubelet = None
+    if args.ray_processes:
+        if args.scenario is not None:
+            console.print("sim serve: --ray-processes serves an empty cluster; expected no "
+                          "SCENARIO")
+            return 2
+        world, kubelet = serve.process_world()
+        scenario = world.scenario
+    elif args.scenario is not None:
         scenario = attrs.evolve(load(find(args.scenario)), operators=())
         world = World(scenario=scenario)
         world.start()
@@ -129,8 +141,16 @@ def _serve(args: Any, console: Console) -> int:
             clock.cancel()
             await runner.cleanup()
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops serving
-        asyncio.run(main())
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops serving as Ctrl-C does (and stops the nodes)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops serving
+            asyncio.run(main())
+    finally:
+        if kubelet is not None:
+            kubelet.stop_all()
     return 0
 
 

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from driver.execute import ApiError, Precondition
 from sim.api import RESOURCES, Api
+from sim.processes import ProcessKubelet
 from sim.scenario import Scenario
 from sim.world import World
 
@@ -107,6 +108,8 @@ class Server:
 
     def advance(self) -> None:
         self.world.advance_to(time.monotonic() - self.started)
+        for tick in self.world.tickers:
+            tick()
 
     async def clock(self) -> None:
         while True:
@@ -358,6 +361,17 @@ def empty_world(*, startup_delay: float = 2.0, startup_jitter: float = 1.0) -> W
     world = World(scenario=scenario)
     world.start()
     return world
+
+
+def process_world() -> tuple[World, ProcessKubelet]:
+    """An empty world whose pods are local Ray processes (`sim serve --ray-processes`); stop
+    the kubelet's processes with `kubelet.stop_all()` when done."""
+    world = empty_world()
+    world.kubelet = False
+    kubelet = ProcessKubelet(world.api, log=lambda line: print(line, flush=True))
+    world.api.watchers.append(kubelet.on_change)
+    world.tickers.append(kubelet.tick)
+    return world, kubelet
 
 
 def _wants_table(request: web.Request) -> bool:

@@ -92,6 +92,8 @@ class World:
     log_to: Callable[[str, str], None] | None = None  # (operator, line): its own log
     claims_seen: dict[ev.ClusterKey, tuple[Any, claims.Claim | None]] = field(factory=dict)
     clients: list[Client] = field(factory=list)  # every operator client ever started
+    kubelet: bool = True  # simulate pods and Ray (False: another kubelet runs them)
+    tickers: list[Callable[[], None]] = field(factory=list)  # run by `sim serve`'s clock
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -333,7 +335,8 @@ class World:
                     names.pop(obj["metadata"]["name"], None)
                 else:
                     names[obj["metadata"]["name"]] = None
-            self._kubelet(kind, obj)
+            if self.kubelet:
+                self._kubelet(kind, obj)
         if resource in WATCHED:
             for op in self.operators.values():
                 if op.name not in self.cut:

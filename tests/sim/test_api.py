@@ -105,3 +105,15 @@ def test_an_injected_fault_changes_nothing() -> None:
     assert api.objects["pods"] == {} and api.rv == 0
     client.create("pods", "ns", {"metadata": {"name": "p"}, "spec": {}})
     assert ("ns", "p") in api.objects["pods"]
+
+
+def test_pod_quantities_are_stored_as_strings_as_the_api_server_returns_them() -> None:
+    api = Api()
+    spec = {"containers": [{"name": "c", "resources": {"requests": {"cpu": 1, "memory": "1Gi"},
+                                                       "limits": {"cpu": 0.5}}}]}
+    first = api.create("pods", "ns", {"metadata": {"name": "a"}, "spec": spec})
+    second = api.create("pods", "ns", {"metadata": {"name": "b"}, "spec": spec})
+    assert first["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "0.5"}}
+    assert second["spec"] is first["spec"]  # one template, converted once
+    assert spec["containers"][0]["resources"]["requests"]["cpu"] == 1  # the input untouched
