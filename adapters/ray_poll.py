@@ -56,7 +56,7 @@ class Poller:
     grace: float = 60.0
     timeout: float = 5.0
     read: Callable[..., Any] = ray_load.read
-    pool: concurrent.futures.ThreadPoolExecutor = field(
+    pool: concurrent.futures.Executor = field(
         factory=lambda: concurrent.futures.ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="ray-load"))
     inflight: set[ev.ClusterKey] = field(factory=set)
