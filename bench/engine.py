@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench import workloads
-from engine import codec, planner
+from engine import codec, planner, snapshots
 from engine import events as ev
 from engine import state as st
 
@@ -133,3 +133,28 @@ def measure(fn: Callable[[], float], runs: int) -> dict[str, Any]:
     values.sort()
     return {"median": values[len(values) // 2], "min": values[0], "max": values[-1],
             "runs": runs}
+
+
+def restart(events: list[ev.Event], *, tail: int) -> dict[str, Any]:
+    """B6: the state after all `events`, never stopped, against a restart: the snapshot taken
+    `tail` events before the end, written as JSON, read back and restored, then the tail
+    folded. Returns the restart's seconds (JSON load + restore + tail) and whether the two
+    states are equal."""
+    step = planner.step
+    head, rest = events[:-tail], events[-tail:]
+    state = st.initial(synced=True)
+    for event in head:
+        state = step(state, event)[0]
+    text = json.dumps(snapshots.snapshot(state), separators=(",", ":"))
+    for event in rest:
+        state = step(state, event)[0]
+    never_stopped = snapshots.snapshot(state)
+    gc.collect()
+    start = time.perf_counter()
+    restored = snapshots.restore(json.loads(text))
+    loaded = time.perf_counter()
+    for event in rest:
+        restored = step(restored, event)[0]
+    done = time.perf_counter()
+    return {"seconds": done - start, "restore_seconds": loaded - start,
+            "snapshot_bytes": len(text), "equal": snapshots.snapshot(restored) == never_stopped}

@@ -29,6 +29,9 @@ from adapters.kube import KubeApi, api_client
 from sim.clusters import cluster_object
 
 
+SETTLE = 1.0  # seconds to let the process go quiet before its RSS is read
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,7 +77,8 @@ class _Operator:
         self.port = _free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
-             name, "--metrics-port", str(self.port), "--qps", "100000", "--burst", "100000"],
+             name, "--metrics-port", str(self.port), "--qps", "100000", "--burst", "100000",
+             "--no-ray-load"],  # simulated heads run no Ray: see ray_client_bytes
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def ready(self) -> bool:
@@ -97,6 +101,18 @@ class _Operator:
                 self.proc.wait(10)
 
 
+def ray_client_bytes() -> int:
+    """What importing Ray's GCS client adds to the operator process (once any head is read;
+    B4's simulated heads run no Ray, so its operators run with --no-ray-load)."""
+    code = ("import adapters.__main__, sys; a = open('/proc/self/status').read(); "
+            "from ray._raylet import GcsClient; from ray.autoscaler.v2 import sdk; "
+            "b = open('/proc/self/status').read(); "
+            "f = lambda s: int(s.split('VmRSS:')[1].split()[0]) * 1024; print(f(b) - f(a))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return int(out.strip())
+
+
 def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]:
     """One B4 run: RSS figures in bytes, requests per created pod, seconds to all Running."""
     workers = clusters * (pods_per_cluster - 1)
@@ -114,7 +130,7 @@ def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]
             first = _Operator(config, "b4")
             try:
                 _until(first.ready, 60, "the operator's first sync")
-                time.sleep(2.0)
+                time.sleep(SETTLE)
                 baseline = rss_bytes(first.proc.pid)
                 started = time.monotonic()
                 for i in range(clusters):
@@ -122,7 +138,7 @@ def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]
                         f"ns{i % 10}", f"c{i}", pods_per_cluster - 1, pods_per_cluster - 1))
                 _until(lambda: first.settled(clusters, workers), 3600, "all pods Running")
                 up_seconds = time.monotonic() - started
-                time.sleep(2.0)
+                time.sleep(SETTLE)
                 created = rss_bytes(first.proc.pid)
                 samples = _samples(first.port)
                 requests = _total(samples, "ray_operator_api_request_duration_seconds_count{")
@@ -131,14 +147,14 @@ def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]
             second = _Operator(config, "b4")  # the same install: it adopts, creates nothing
             try:
                 _until(lambda: second.settled(clusters, workers), 3600, "adoption")
-                time.sleep(2.0)
+                time.sleep(SETTLE)
                 adopted = rss_bytes(second.proc.pid)
                 creates = _samples(second.port).get(
                     'ray_operator_actions_total{kind="CreatePod"}', 0.0)
             finally:
                 second.stop()
         finally:
-            server.send_signal(signal.SIGINT)
+            server.send_signal(signal.SIGTERM)
             try:
                 server.wait(30)
             except subprocess.TimeoutExpired:

@@ -20,12 +20,12 @@ import pytest
 from ray.core.generated import autoscaler_pb2 as pb
 
 from adapters import ray_load
+from bench.ray_scheduler import ray_nodes_to_launch
 from engine import actions as act
 from engine import events as ev
 from engine import scheduler
 from tests.builders import raycluster
 from tests.e2e.test_process import free_port
-from tests.engine.ray_oracle import ray_nodes_to_launch
 from tests.engine.world import World
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from adapters import ray_load
 from adapters.ray_poll import Poller, address_of
@@ -88,3 +91,20 @@ def test_a_read_in_flight_is_not_started_again() -> None:
     p.due(world.state, 0.0)
     p.pool.shutdown(wait=True)
     assert KEY in p.inflight  # nothing was submitted for it
+
+
+def test_without_the_ray_package_the_operator_runs_on_bounds_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from adapters import __main__ as cli
+    from sim import serve
+
+    config = tmp_path / "kubeconfig"
+    serve.write_kubeconfig(config, 1)  # never contacted: only the process is built
+    args = ["--kubeconfig", str(config), "--operator-name", "t"]
+    assert cli.build(cli.parse(args), {}).poller is not None
+    assert cli.build(cli.parse([*args, "--no-ray-load"]), {}).poller is None
+    monkeypatch.setattr(ray_load, "available", lambda: False)
+    assert cli.build(cli.parse(args), {}).poller is None
+    with pytest.raises(ray_load.LoadError, match="not installed"):
+        ray_load.read("127.0.0.1:1")

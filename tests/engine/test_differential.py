@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from engine import scheduler
 
 pytest.importorskip("ray.autoscaler._private.resource_demand_scheduler")
-from tests.engine.ray_oracle import ray_nodes_to_launch
+from bench.ray_scheduler import ray_nodes_to_launch
 
 SHAPES = [
     {"CPU": 1.0},

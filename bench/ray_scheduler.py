@@ -1,11 +1,13 @@
 """Ray's own ResourceDemandScheduler, driven with the same input as `engine.scheduler`.
 
-The oracle for the differential tests: a minimal node provider (tags and IPs only) so Ray's
-scheduler can run without a cloud, and converters from the engine's inputs to Ray's.
+The oracle of the differential tests and the peer of the side-by-side benchmark (P1): a
+minimal node provider (tags and IPs only) so Ray's scheduler runs without a cloud, and the
+engine's inputs converted to Ray's. Needs the `ray` package.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,13 +30,17 @@ class _Provider:
 
 
 def _placement_group(strategy: str, bundles: Sequence[Mapping[str, float]]) -> Any:
-    from ray.core.generated.common_pb2 import Bundle, PlacementStrategy
-    from ray.core.generated.gcs_pb2 import PlacementGroupTableData
-
-    pg = PlacementGroupTableData(strategy=getattr(PlacementStrategy, strategy))
+    common = _ray("ray.core.generated.common_pb2")
+    gcs = _ray("ray.core.generated.gcs_pb2")
+    pg = gcs.PlacementGroupTableData(strategy=getattr(common.PlacementStrategy, strategy))
     for b in bundles:
-        pg.bundles.append(Bundle(unit_resources=dict(b)))
+        pg.bundles.append(common.Bundle(unit_resources=dict(b)))
     return pg
+
+
+def _ray(module: str) -> Any:
+    """A module of the `ray` package, untyped (its partial stubs disagree with its use)."""
+    return importlib.import_module(module)
 
 
 def ray_nodes_to_launch(
@@ -50,10 +56,9 @@ def ray_nodes_to_launch(
     placement_groups: Sequence[tuple[str, Sequence[Mapping[str, float]]]] = (),
     requests: scheduler.Demand | None = None,
 ) -> tuple[dict[str, int], list[dict[str, float]]]:
-    from ray.autoscaler._private.node_provider_availability_tracker import (
-        NodeAvailabilitySummary,
-    )
-    from ray.autoscaler._private.resource_demand_scheduler import ResourceDemandScheduler
+    tracker = _ray("ray.autoscaler._private.node_provider_availability_tracker")
+    ResourceDemandScheduler = _ray(
+        "ray.autoscaler._private.resource_demand_scheduler").ResourceDemandScheduler
 
     tags: dict[str, dict[str, str]] = {}
     ips: dict[str, str] = {}
@@ -85,6 +90,6 @@ def ray_nodes_to_launch(
         [_placement_group(s, b) for s, b in placement_groups],
         {},
         scheduler.expand(requests or []),
-        NodeAvailabilitySummary(node_availabilities={}),
+        tracker.NodeAvailabilitySummary(node_availabilities={}),
     )
     return dict(to_launch), [dict(u) for u in unfulfilled]
