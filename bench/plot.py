@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bench import engine as be  # noqa: E402
-from bench import sim as bs  # noqa: E402
+from bench import engine as be
+from bench import sim as bs
 
 B2_POINTS = {"small": [(1, 1_000), (10, 1_000), (200, 100)],
              "full": [(1, 1_000), (10, 1_000), (1_000, 100)]}

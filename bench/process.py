@@ -28,7 +28,6 @@ from kubernetes import client as k8s
 from adapters.kube import KubeApi, api_client
 from sim.clusters import cluster_object
 
-
 SETTLE = 1.0  # seconds to let the process go quiet before its RSS is read
 
 
