@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,14 +26,9 @@ from kubernetes import client as k8s
 
 from adapters.kube import KubeApi, api_client
 from sim.clusters import cluster_object
+from sim.serve import free_port
 
 SETTLE = 1.0  # seconds to let the process go quiet before its RSS is read
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -73,7 +67,7 @@ def _total(samples: dict[str, float], prefix: str) -> float:
 
 class _Operator:
     def __init__(self, config: Path, name: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
              name, "--metrics-port", str(self.port), "--qps", "100000", "--burst", "100000",
@@ -103,10 +97,10 @@ class _Operator:
 def ray_client_bytes() -> int:
     """What importing Ray's GCS client adds to the operator process (once any head is read;
     B4's simulated heads run no Ray, so its operators run with --no-ray-load)."""
-    code = ("import adapters.__main__, sys; a = open('/proc/self/status').read(); "
+    code = ("import os, adapters.__main__; from bench.process import rss_bytes; "
+            "a = rss_bytes(os.getpid()); "
             "from ray._raylet import GcsClient; from ray.autoscaler.v2 import sdk; "
-            "b = open('/proc/self/status').read(); "
-            "f = lambda s: int(s.split('VmRSS:')[1].split()[0]) * 1024; print(f(b) - f(a))")
+            "print(rss_bytes(os.getpid()) - a)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     return int(out.strip())
@@ -118,7 +112,7 @@ def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]
     pods = clusters * pods_per_cluster
     with tempfile.TemporaryDirectory(prefix="b4-") as tmp:
         config = Path(tmp) / "kubeconfig"
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "sim", "serve", "--port", str(port), "--kubeconfig",
              str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -406,6 +407,13 @@ def kubeconfig(port: int) -> dict[str, Any]:
         "users": [{"name": "sim", "user": {}}],
         "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim"}}],
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for servers, operators and tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def write_kubeconfig(path: Path, port: int) -> None:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +22,7 @@ from bench.ray_scheduler import ray_nodes_to_launch
 from engine import actions as act
 from engine import events as ev
 from engine import scheduler
+from sim.processes import ray_command
 from tests.builders import raycluster
 from tests.e2e.test_process import free_port
 from tests.engine.world import World
@@ -43,11 +42,6 @@ request_resources(bundles=[{"CPU": 2}, {"CPU": 2}])
 print("submitted", flush=True)
 time.sleep(3600)
 '''
-
-
-def ray_command() -> str:
-    found = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,7 @@ from driver.execute import ApiError
 from engine import claims
 from sim import serve
 from sim.clusters import cluster_object
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from sim.serve import free_port
 
 
 def until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
