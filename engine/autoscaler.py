@@ -16,7 +16,7 @@ spec changes or a timer fires, as Ray runs `update()` every 5 s, never per pod e
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 
 from attrs import frozen
@@ -203,32 +203,15 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
             and p.name not in deleting
         ]
         terminate = _enforce(cs, types, workers, loads, now, idle=idle)
-    gone = {name for name, _ in terminate}
-    live_ips = cs.live_ips
+    runs, counts, connected = _node_runs(cs, types, {name for name, _ in terminate})
     load = cs.load
-    reported = [(p, n.available) for n, _ in cs.ray_nodes.values()
-                if (p := live_ips.get(n.ip)) is not None and p.name not in gone]
-    nodes: list[scheduler.Node] = [(p.pod_type, free) for p, free in reported]
-    connected = Counter([t for t, _ in nodes])
-    unreported = dict(cs.live)
-    if cs.head:
-        head_type = cs.pods[cs.head].pod_type
-        unreported[head_type] = unreported.get(head_type, 0) + 1
-    for p, _ in reported:
-        unreported[p.pod_type] -= 1
-    if terminate:
-        seen = {p.name for p, _ in reported}
-        for name in gone - seen:  # removed now, and not in the report
-            unreported[cs.pods[name].pod_type] -= 1
-    for t, n in unreported.items():
-        if n > 0:
-            nodes.extend([(t, None)] * n)
-    launch = scheduler.nodes_to_launch(
+    launch = scheduler.decide(
         types=types,
         head_type=spec.head_pod_type,
         max_workers=spec.max_workers,
         upscaling_speed=spec.upscaling_speed,
-        nodes=nodes,
+        node_resources=runs,
+        counts=counts,
         launching={t: n for t, n in cs.inflight.items() if n > 0},
         demand=scheduler.group([(b.resources, b.count) for b in load.pending]) if load else [],
         placement_groups=[(g.strategy, g.bundles) for g in load.placement_groups] if load else (),
@@ -240,6 +223,58 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
         to_launch.pop(spec.head_pod_type, None)
     return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled,
                     types=types)
+
+
+def _node_runs(
+    cs: ClusterState, types: Mapping[str, scheduler.NodeType], gone: set[str]
+) -> tuple[list[scheduler.Run], dict[str, int], dict[str, int]]:
+    """The nodes the scheduler sees, as runs of equal free resources (`scheduler.Run`).
+
+    First the nodes of the last load report that are live pods (not removed by this pass),
+    with their free resources, in the report's order; then the live pods Ray has not
+    reported, their type's resources, grouped by type: the same multiset and order Ray's
+    scheduler would see. Built in one walk of the report (the hottest loop of a pass).
+    Returns the runs, the nodes per known type and the connected nodes per type.
+    """
+    live_ips = cs.live_ips
+    runs: list[scheduler.Run] = []
+    counts: dict[str, int] = {}
+    connected: dict[str, int] = {}
+    last: object = None
+    for node, _ in cs.ray_nodes.values():
+        pod = live_ips.get(node.ip)
+        if pod is None or (gone and pod.name in gone):
+            continue
+        t = pod.pod_type
+        connected[t] = connected.get(t, 0) + 1
+        if t not in types:
+            continue
+        counts[t] = counts.get(t, 0) + 1
+        free = node.available
+        if free is last or (runs and free == last):
+            runs[-1][1] += 1  # type: ignore[operator]
+        else:
+            runs.append([free, 1, False])
+            last = free
+    unreported = dict(cs.live)
+    if cs.head:
+        head_type = cs.pods[cs.head].pod_type
+        unreported[head_type] = unreported.get(head_type, 0) + 1
+    for t, n in connected.items():
+        unreported[t] -= n
+    for name in gone:  # removed by this pass: left out of both parts
+        unreported[cs.pods[name].pod_type] -= 1
+    for t, n in unreported.items():
+        cfg = types.get(t)
+        if n <= 0 or cfg is None:
+            continue
+        resources = cfg.resources
+        if runs and runs[-1][0] == resources:
+            runs[-1][1] += n  # type: ignore[operator]
+        else:
+            runs.append([resources, n, False])
+        counts[t] = counts.get(t, 0) + n
+    return runs, counts, connected
 
 
 def _enforce(

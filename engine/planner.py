@@ -160,12 +160,23 @@ _RECORDERS: dict[type, Any] = {
 
 
 def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, ...]]:
-    """Fold one event, plan at its time and record the plan: the driver's unit of work."""
-    state = st.evolve(state, event)
-    actions = plan(state, event.at)
-    if actions or state.dirty or event.at >= state.lease_due:
-        record(state, actions)
+    """Fold one event, plan at its time and record the plan: the driver's unit of work.
+
+    `evolve` is inlined, and a state with nothing dirty, no lease due and no exhaustive
+    mode plans nothing, so most events (a pod seen, a result) cost one handler call.
+    """
+    at = event.at
+    if at > state.now:
+        state.now = at
+    _HANDLERS[type(event)](state, event)
+    if not state.dirty and at < state.lease_due and not state.exhaustive:
+        return state, ()
+    actions = plan(state, at)
+    record(state, actions)
     return state, actions
+
+
+_HANDLERS = st.HANDLERS
 
 
 # -- one cluster -----------------------------------------------------------------------------
@@ -187,24 +198,24 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
     spec = cs.spec
     if spec is None:
         if cs.problems:
-            _status(cs, now, out, full=False, conflict=conflict)
+            _status(cs, now, out, conflict=conflict)
         return
-    if not cs.service_inflight and cs.service != service_signature(cs):
+    if cs.service != spec.service_key and not cs.service_inflight:
         out.append(act.ApplyService(cluster=cs.key, name=spec.service_name,
                                     manifest=manifests.service(spec)))
-    _head(cs, now, out)
+    if not (cs.head_current and not cs.restart_head):  # else the head needs nothing
+        _head(cs, now, out)
     if cs.dead:
         for name in cs.dead:
             pod = cs.pods[name]
             out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod.pod_type,
                                      reason="failed", uid=pod.uid))
-    full = _full_pass_due(cs)
-    if _can_scale(cs):
-        if full:
+    if cs.phase is Phase.RUNNING and cs.head_running and not cs.restart_head:  # _can_scale
+        if cs.needs_update:
             _autoscale(cs, now, out, exhaustive=exhaustive)
         else:
             _min_workers(cs, now, out)
-    _status(cs, now, out, full=full, conflict=conflict)
+    _status(cs, now, out, conflict=conflict)
 
 
 def may_act(state: st.State, cs: st.ClusterState, now: float) -> bool:
@@ -338,7 +349,7 @@ def _head(cs: st.ClusterState, now: float, out: list[act.Action]) -> None:
         return
     if cs.head:
         pod = cs.pods[cs.head]
-        if pod.pod_type != spec.head_pod_type or pod.launch_hash != spec.head.launch_hash:
+        if not cs.head_current:
             _delete_head(cs, pod, "outdated", "the head pod config changed: restarting Ray", out)
         elif cs.restart_head and now >= cs.backoff_until:
             _delete_head(cs, pod, "recovery", "autoscaling failed: restarting Ray", out)
@@ -435,7 +446,7 @@ def signature(cs: st.ClusterState, conflict: str = "") -> Signature:
             manager, conflict)
 
 
-def _status(cs: st.ClusterState, now: float, out: list[act.Action], *, full: bool,
+def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
             conflict: str = "") -> None:
     sig = signature(cs, conflict)
     sent = cs.status_sent

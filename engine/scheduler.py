@@ -382,8 +382,38 @@ def nodes_to_launch(
     connected: Mapping[str, int] | None = None,
 ) -> Launch:
     """Ray's `ResourceDemandScheduler.get_nodes_to_launch`, with the upscaling throttle."""
-    node_resources, counts = _cluster_resources(types, nodes, launching)
-    counts_before = {t: counts[t] - launching.get(t, 0) for t in counts}
+    node_resources, counts = _cluster_resources(types, nodes, {})
+    return decide(types=types, head_type=head_type, max_workers=max_workers,
+                  upscaling_speed=upscaling_speed, node_resources=node_resources,
+                  counts=counts, launching=launching, demand=demand,
+                  placement_groups=placement_groups, requests=requests,
+                  connected=_connected(nodes) if connected is None else connected)
+
+
+def decide(
+    *,
+    types: Mapping[str, NodeType],
+    head_type: str,
+    max_workers: int,
+    upscaling_speed: float,
+    node_resources: list[Run],
+    counts: dict[str, int],
+    launching: Mapping[str, int],
+    demand: Demand,
+    placement_groups: Sequence[tuple[str, Sequence[Mapping[str, float]]]],
+    requests: Demand | None,
+    connected: Mapping[str, int],
+) -> Launch:
+    """`nodes_to_launch` on nodes already grouped into runs (`node_resources`, with
+    `counts` nodes per known type): the autoscaler builds them in one walk of its report.
+    Both are taken over (changed in place)."""
+    counts_before = dict(counts)
+    for name, n in launching.items():
+        cfg = types.get(name)
+        if cfg is None or n <= 0:
+            continue
+        node_resources.append([cfg.resources, n, False])
+        counts[name] = counts.get(name, 0) + n
     node_resources, counts, min_adds = _add_min_workers(
         node_resources, counts, types, max_workers, head_type, requests or []
     )
@@ -403,8 +433,6 @@ def nodes_to_launch(
         n = min_adds.get(t, 0) + spread_adds.get(t, 0) + demand_adds.get(t, 0)
         if n > 0:
             total[t] = n
-    if connected is None:
-        connected = _connected(nodes)
     throttled = _throttle(total, connected, counts_before, launching, min_adds, pg_limit,
                           upscaling_speed)
     return Launch(to_launch=throttled, unfulfilled=final_unfulfilled)

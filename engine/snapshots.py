@@ -28,7 +28,7 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
                "uid")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
-                   "live_ips", "ray_nodes", "free_total", "claim",
+                   "live_ips", "ray_nodes", "free_total", "claim", "head_current",
                    "templates"})
 
 
@@ -160,6 +160,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
             cs.spec = specs.from_raycluster(cs.obj)
         except InvalidSpec:  # pragma: no cover - it was valid when it was read
             cs.spec = None
+    st.check_head(cs)
     return cs
 
 

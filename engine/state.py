@@ -89,6 +89,7 @@ class ClusterState:
     head: str = ""  # the live head pod, if any
     head_creating: str = ""  # a head create in flight, if any
     head_running: bool = False
+    head_current: bool = False  # the head pod is of the spec's head type and launch config
     restart_head: bool = False  # the head must be replaced (autoscaling failed)
     dead: dict[str, None] = field(factory=dict)  # dead pods still present (to delete)
     counter: int = 0
@@ -181,7 +182,7 @@ def evolve(state: State, event: ev.Event) -> State:
     """Fold one observed fact into the state and return it."""
     if event.at > state.now:
         state.now = event.at
-    _HANDLERS[type(event)](state, event)
+    HANDLERS[type(event)](state, event)
     return state
 
 
@@ -249,13 +250,19 @@ def _settle(state: State, cs: ClusterState, at: float) -> None:
 
 
 def _head_current_and_running(cs: ClusterState) -> bool:
-    if not cs.head or not cs.head_running or cs.spec is None or cs.restart_head:
-        return False
+    return cs.head_current and cs.head_running and not cs.restart_head
+
+
+def check_head(cs: ClusterState) -> None:
+    """Derive `head_current` after the head pod or the spec changed."""
+    spec = cs.spec
+    if not cs.head or spec is None:
+        cs.head_current = False
+        return
     pod = cs.pods[cs.head]
-    head = cs.spec.pod_types.get(pod.pod_type)
-    return head is not None and pod.pod_type == cs.spec.head_pod_type and (
-        pod.launch_hash == head.launch_hash
-    )
+    head = spec.pod_types.get(pod.pod_type)
+    cs.head_current = (head is not None and pod.pod_type == spec.head_pod_type
+                       and pod.launch_hash == head.launch_hash)
 
 
 # -- cluster events --------------------------------------------------------------------------
@@ -279,6 +286,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         new = specs.from_raycluster(event.obj, previous=cs.spec)
     except InvalidSpec as exc:
         cs.spec = None
+        cs.head_current = False
         cs.problems = str(exc)
         cs.spec_valid_since = event.at
         _move(state, cs, Trigger.SPEC_REJECTED, event.at)
@@ -292,6 +300,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
     )
     cs.spec = new
+    check_head(cs)
     cs.templates = {}
     recount(cs)
     cs.needs_update = True
@@ -336,6 +345,7 @@ def _forget_pods(cs: ClusterState) -> None:
     cs.live_ips.clear()
     cs.head = ""
     cs.head_running = False
+    cs.head_current = False
 
 
 def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:
@@ -359,6 +369,7 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
     if pod.role == ev.HEAD:
         cs.head = pod.name
         cs.head_running = pod.phase == ev.RUNNING
+        check_head(cs)
     else:
         cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
         cs.live_total += 1
@@ -393,6 +404,7 @@ def _unaccount(cs: ClusterState, pod: ev.PodSeen) -> None:
         if cs.head == pod.name:
             cs.head = ""
             cs.head_running = False
+            cs.head_current = False
     else:
         cs.live[pod.pod_type] -= 1
         cs.live_total -= 1
@@ -482,7 +494,7 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
     if pod.ip and (entry := cs.ray_nodes.pop(pod.ip, None)) is not None:
         add_free(cs.free_total, entry[0].available, -1.0)
-        cs.idle_since.pop(pod.ip, None)
+        _forget_idle(cs, pod.ip)
     if ours:
         return  # uncounted since the delete was recorded: no decision changes
     _unaccount(cs, pod)
@@ -496,39 +508,81 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
 
 def _ray_load(state: State, event: ev.RayLoad) -> None:
     """Keep the demand and fold the node states (complete, or the changes of a partial
-    report); note the least recent use of any idle worker, for the shortcut."""
+    report); keep the least recent use of any idle worker, for the shortcut.
+
+    The hottest fold of a replay with Ray load: the free sums are updated inline, a node
+    whose free resources did not change is not re-added, and the least recent use is
+    recomputed only when the node holding it changed (else it is a running minimum).
+    """
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
     cs.load = event
     cs.load_fresh = True
     cs.needs_update = True
+    state.dirty[cs.key] = None
     nodes, idle_since, free = cs.ray_nodes, cs.idle_since, cs.free_total
-    if not event.partial:
+    if event.partial:
+        oldest = cs.oldest_use
+        rescan = False
+    else:
         nodes.clear()
         idle_since.clear()
         free.clear()
+        oldest = math.inf
+        rescan = False
     for ip in event.gone:
         old = nodes.pop(ip, None)
         if old is not None:
-            add_free(free, old[0].available, -1.0)
-        idle_since.pop(ip, None)
+            for k, v in old[0].available.items():
+                if v > 0:
+                    free[k] = free.get(k, 0.0) - v
+        since = idle_since.pop(ip, None)
+        if since is not None and since <= oldest:
+            rescan = True
+    if not event.nodes:
+        if rescan:
+            oldest = min(idle_since.values(), default=math.inf)
+        cs.oldest_use = oldest
+        return
     at = event.at
     head = cs.pods.get(cs.head) if cs.head else None
     head_ip = head.ip if head is not None else None
     for node in event.nodes:
         ip = node.ip
+        available = node.available
         old = nodes.get(ip)
-        if old is not None:
-            add_free(free, old[0].available, -1.0)
-        add_free(free, node.available, 1.0)
+        if old is None or old[0].available != available:
+            if old is not None:
+                for k, v in old[0].available.items():
+                    if v > 0:
+                        free[k] = free.get(k, 0.0) - v
+            for k, v in available.items():
+                if v > 0:
+                    free[k] = free.get(k, 0.0) + v
         nodes[ip] = (node, at)
         if node.idle_seconds > 0 and ip != head_ip:
-            idle_since[ip] = at - node.idle_seconds
+            since = at - node.idle_seconds
+            before = idle_since.get(ip)
+            idle_since[ip] = since
+            if before is not None and before <= oldest and since > before:
+                rescan = True
+            elif since < oldest:
+                oldest = since
         else:
-            idle_since.pop(ip, None)
-    cs.oldest_use = min(idle_since.values(), default=math.inf)
-    _mark(state, cs.key)
+            before = idle_since.pop(ip, None)
+            if before is not None and before <= oldest:
+                rescan = True
+    if rescan:
+        oldest = min(idle_since.values(), default=math.inf)
+    cs.oldest_use = oldest
+
+
+def _forget_idle(cs: ClusterState, ip: str) -> None:
+    """A node left: drop its idle time, and find the least recent use again if it held it."""
+    since = cs.idle_since.pop(ip, None)
+    if since is not None and since <= cs.oldest_use:
+        cs.oldest_use = min(cs.idle_since.values(), default=math.inf)
 
 
 def add_free(free: dict[str, float], available: Mapping[str, float], sign: float) -> None:
@@ -551,6 +605,7 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs.ray_nodes.clear()
     cs.free_total.clear()
     cs.idle_since.clear()
+    cs.oldest_use = math.inf
     _move(state, cs, Trigger.AUTOSCALING_FAILED, event.at)
     _mark(state, cs.key)
 
@@ -793,7 +848,7 @@ def _synced(state: State, event: ev.Synced) -> None:
     state.dirty.update(dict.fromkeys(state.clusters))
 
 
-_HANDLERS: dict[type, Callable[[State, Any], None]] = {
+HANDLERS: dict[type, Callable[[State, Any], None]] = {
     ev.ClusterSeen: _cluster_seen,
     ev.ClusterDeleted: _cluster_deleted,
     ev.PodSeen: _pod_seen,
