@@ -16,7 +16,7 @@ spec changes or a timer fires, as Ray runs `update()` every 5 s, never per pod e
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 from attrs import frozen
@@ -237,25 +237,30 @@ def _node_runs(
     Returns the runs, the nodes per known type and the connected nodes per type.
     """
     live_ips = cs.live_ips
+    get = live_ips.get
     runs: list[scheduler.Run] = []
-    counts: dict[str, int] = {}
-    connected: dict[str, int] = {}
+    seen: list[str] = []
+    append = seen.append
     last: object = None
+    n = 0
     for node, _ in cs.ray_nodes.values():
-        pod = live_ips.get(node.ip)
+        pod = get(node.ip)
         if pod is None or (gone and pod.name in gone):
             continue
-        t = pod.pod_type
-        connected[t] = connected.get(t, 0) + 1
-        if t not in types:
-            continue
-        counts[t] = counts.get(t, 0) + 1
+        append(pod.pod_type)
         free = node.available
-        if free is last or (runs and free == last):
-            runs[-1][1] += 1  # type: ignore[operator]
+        if free is last or free == last:
+            n += 1
         else:
-            runs.append([free, 1, False])
-            last = free
+            if n:
+                runs.append([last, n, False])
+            last, n = free, 1
+    if n:
+        runs.append([last, n, False])
+    connected = dict(Counter(seen))
+    if not connected.keys() <= types.keys():  # a pod of a type gone from the spec: skip it
+        runs = _known_runs(cs, types, gone)
+    counts = {t: c for t, c in connected.items() if t in types}
     unreported = dict(cs.live)
     if cs.head:
         head_type = cs.pods[cs.head].pod_type
@@ -275,6 +280,21 @@ def _node_runs(
             runs.append([resources, n, False])
         counts[t] = counts.get(t, 0) + n
     return runs, counts, connected
+
+
+def _known_runs(cs: ClusterState, types: Mapping[str, scheduler.NodeType], gone: set[str]
+                ) -> list[scheduler.Run]:
+    """The reported part of `_node_runs` leaving out pods of unknown types (rare)."""
+    runs: list[scheduler.Run] = []
+    for node, _ in cs.ray_nodes.values():
+        pod = cs.live_ips.get(node.ip)
+        if pod is None or pod.name in gone or pod.pod_type not in types:
+            continue
+        if runs and runs[-1][0] == node.available:
+            runs[-1][1] += 1  # type: ignore[operator]
+        else:
+            runs.append([node.available, 1, False])
+    return runs
 
 
 def _enforce(

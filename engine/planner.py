@@ -184,6 +184,8 @@ _HANDLERS = st.HANDLERS
 
 def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[act.Action], *,
                   exhaustive: bool = False) -> None:
+    cs.settled = False
+    start = len(out)
     if cs.announce != math.inf:
         out.append(act.Requeue(cluster=cs.key, at=cs.announce))
     if now < cs.retry_at:  # a call failed: wait out the retry delay (a timer is set)
@@ -210,12 +212,15 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
             pod = cs.pods[name]
             out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod.pod_type,
                                      reason="failed", uid=pod.uid))
+    full = False
     if cs.phase is Phase.RUNNING and cs.head_running and not cs.restart_head:  # _can_scale
         if cs.needs_update:
             _autoscale(cs, now, out, exhaustive=exhaustive)
+            full = True
         else:
             _min_workers(cs, now, out)
-    _status(cs, now, out, conflict=conflict)
+    if _status(cs, now, out, conflict=conflict) and full and len(out) == start:
+        cs.settled = cs.head_current and not conflict
 
 
 def may_act(state: st.State, cs: st.ClusterState, now: float) -> bool:
@@ -447,17 +452,19 @@ def signature(cs: st.ClusterState, conflict: str = "") -> Signature:
 
 
 def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
-            conflict: str = "") -> None:
+            conflict: str = "") -> bool:
+    """Write the status when it changed (worker counts at most every `STATUS_PERIOD`);
+    return whether the one written is current, so nothing is to write, now or later."""
     sig = signature(cs, conflict)
     sent = cs.status_sent
     if sent is not None and sent[0] == sig:
         if _same_counts(sent[1], cs.live):
-            return
+            return True
         due = cs.status_sent_at + STATUS_PERIOD
         if now < due:
             if cs.wake_pending > due:
                 out.append(act.Requeue(cluster=cs.key, at=due))
-            return
+            return False
     counts = {t: n for t, n in sorted(cs.live.items()) if n}
     fence = cs.claim.fence if cs.claim is not None else ""
     out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts),
@@ -466,6 +473,7 @@ def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
         _announce(cs, out)
     if conflict and (sent is None or sent[0][6] != conflict):
         out.append(act.Log(cluster=cs.key, level="WARNING", message=conflict))
+    return False
 
 
 def _same_counts(a: Mapping[str, int], b: Mapping[str, int]) -> bool:

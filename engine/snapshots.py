@@ -29,6 +29,7 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "claim", "head_current",
+                   "settled",
                    "templates"})
 
 

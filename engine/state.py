@@ -96,6 +96,7 @@ class ClusterState:
     live_ips: dict[str, ev.PodSeen] = field(factory=dict)  # live pods not being deleted, by IP
     load: ev.RayLoad | None = None
     load_fresh: bool = False  # the last load report has not been planned on yet
+    settled: bool = False  # see `_load_changes_nothing` (derived, unsaved)
     service: str = ""  # signature of the head Service last applied ("" = none)
     service_inflight: str = ""
     status_sent: tuple[Any, ...] | None = None
@@ -270,6 +271,7 @@ def check_head(cs: ClusterState) -> None:
 
 def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     cs = cluster(state, event.cluster)
+    cs.settled = False
     first = cs.obj is None
     cs.obj = event.obj
     if state.install is not None:
@@ -420,6 +422,7 @@ def _unindex(cs: ClusterState, pod: ev.PodSeen) -> None:
 
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
     cs = cluster(state, event.cluster)
+    cs.settled = False
     name = event.name
     old = cs.pods.get(name)
     cs.pods[name] = event
@@ -486,6 +489,7 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
+    cs.settled = False
     pod = cs.pods.pop(event.name, None)
     ours = cs.deleting.pop(event.name, None) is not None
     if pod is None:
@@ -517,6 +521,10 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
+    if cs.settled and _load_changes_nothing(state, cs, event):
+        cs.load = event  # the same demand: kept as the latest report (snapshots show it)
+        return
+    cs.settled = False
     cs.load = event
     cs.load_fresh = True
     cs.needs_update = True
@@ -578,6 +586,50 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.oldest_use = oldest
 
 
+def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> bool:
+    """Whether a full autoscaler pass after this report would surely decide nothing.
+
+    `settled` says the cluster's last plan was a full pass that asked for nothing (no
+    action, no timer, a current status) and no event about the cluster came since. A
+    report that changes no node and repeats the demand leaves that pass's inputs as they
+    were, except the time: an idle worker may pass its timeout, a lease may lapse. When
+    neither can happen, the pass would decide nothing again, so it is skipped, and the
+    state is left as that pass would leave it (`load_fresh` and `needs_update` stay
+    cleared). Ray heads report every few seconds and a settled cluster's reports repeat;
+    this makes each one cost a comparison (`tests/engine/test_shortcuts.py` checks the
+    decisions against planning everything after every event).
+    """
+    if not event.partial or event.nodes or event.gone or state.exhaustive:
+        return False
+    if cs.key in state.dirty or cs.spec is None:
+        return False
+    if cs.oldest_use < event.at - cs.spec.idle_timeout_seconds:
+        return False
+    me = state.install
+    if me is not None:
+        claim = cs.claim
+        if (claim is None or claim.install != me.name or claim.handoff is not None
+                or claim.contenders or not lease_fresh(state, cs.key[0], event.at)):
+            return False
+    old = cs.load
+    return old is not None and _same_bundles(old.pending, event.pending) and (
+        _same_bundles(old.requests, event.requests)
+    ) and _same_groups(old.placement_groups, event.placement_groups)
+
+
+def _same_bundles(a: tuple[ev.Bundle, ...], b: tuple[ev.Bundle, ...]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(x.count == y.count and x.resources == y.resources for x, y in zip(a, b, strict=True))
+
+
+def _same_groups(a: tuple[ev.PlacementGroup, ...], b: tuple[ev.PlacementGroup, ...]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(x.strategy == y.strategy and tuple(x.bundles) == tuple(y.bundles)
+               for x, y in zip(a, b, strict=True))
+
+
 def _forget_idle(cs: ClusterState, ip: str) -> None:
     """A node left: drop its idle time, and find the least recent use again if it held it."""
     since = cs.idle_since.pop(ip, None)
@@ -600,6 +652,7 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is None or cs.spec is None or cs.phase is Phase.NONE or cs.phase is Phase.ERROR:
         return
+    cs.settled = False
     cs.restart_head = bool(cs.head)
     cs.load = None
     cs.ray_nodes.clear()
@@ -636,6 +689,7 @@ def _action_result(state: State, event: ev.ActionResult) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is None:
         return
+    cs.settled = False
     ok = event.outcome != ev.FAILED_OUTCOME
     if event.outcome == ev.DONE:
         cs.failed_calls = 0
@@ -792,6 +846,7 @@ def retry_later(state: State, cs: ClusterState, at: float) -> None:
 def _service_gone(state: State, event: ev.ServiceGone) -> None:
     cs = state.clusters.get(event.cluster)
     if cs is not None:
+        cs.settled = False
         cs.service = ""
         _mark(state, cs.key)
 

@@ -28,8 +28,11 @@ ops = st.one_of(
     st.tuples(st.just("deliver"), st.integers(0, 1000)),
     st.tuples(st.just("deliver"), st.integers(0, 1000)),
     st.tuples(st.just("load"), st.sampled_from(KEYS), st.sampled_from(SHAPES),
-              st.integers(0, 30), st.sampled_from([0.0, 400.0])),
+              st.integers(0, 30), st.sampled_from([0.0, 10.0, 400.0])),
     st.tuples(st.just("advance"), st.sampled_from([1.0, 5.0, 30.0])),
+    st.tuples(st.just("loads"), st.sampled_from(KEYS), st.sampled_from(SHAPES),
+              st.integers(0, 30), st.sampled_from([0.0, 10.0, 400.0]),
+              st.lists(st.sampled_from([1.0, 5.0, 30.0]), min_size=2, max_size=5)),
     st.tuples(st.just("kill"), st.sampled_from(KEYS), st.booleans()),
 )
 
@@ -51,6 +54,13 @@ def run(world: World, op: tuple[object, ...]) -> None:
         _, key, shape, count, idle = op
         if key in world.state.clusters:
             world.report_load(key, pending=[(shape, count)] if count else [], idle=idle)  # type: ignore[arg-type]
+    elif kind == "loads":  # the same report every few seconds, as a Ray head sends it
+        _, key, shape, count, idle, gaps = op
+        for gap in gaps:  # type: ignore[attr-defined]
+            if key not in world.state.clusters:
+                break
+            world.report_load(key, pending=[(shape, count)] if count else [], idle=idle)  # type: ignore[arg-type]
+            world.advance(gap)
     elif kind == "advance":
         world.now += float(op[1])  # type: ignore[arg-type]
         world.send(ev.Tick(at=world.now))

@@ -34,13 +34,16 @@ def assert_same_decisions(a: World, b: World, steps: list[tuple[object, ...]]) -
         assert encoded(a.actions) == encoded(b.actions)
 
 
-@settings(max_examples=200, deadline=None)
-@given(low=st.integers(0, 2), extra=st.integers(0, 5), steps=st.lists(ops, max_size=60))
+@settings(max_examples=300, deadline=None)
+@given(low=st.integers(0, 2), extra=st.integers(0, 5), delta=st.booleans(),
+       steps=st.lists(ops, max_size=60))
 def test_shortcuts_decide_exactly_what_the_exhaustive_engine_decides(
-    low: int, extra: int, steps: list[tuple[object, ...]]
+    low: int, extra: int, delta: bool, steps: list[tuple[object, ...]]
 ) -> None:
+    """Also with delta reports, whose repeats on a settled cluster skip the pass."""
     fast = world(exhaustive=False, low=low, high=low + extra)
     slow = world(exhaustive=True, low=low, high=low + extra)
+    fast.delta = slow.delta = delta
     assert_same_decisions(fast, slow, steps)
 
 
@@ -71,3 +74,23 @@ def test_free_totals_are_the_sum_over_reported_nodes(
             assert {k: v for k, v in cs.free_total.items() if v} == {
                 k: v for k, v in expected.items() if v
             }
+
+
+def test_a_repeated_report_still_removes_workers_that_passed_their_idle_timeout() -> None:
+    """Repeats of one delta report skip the pass on a settled cluster, but not once an idle
+    worker's timeout (1 min here) has passed since."""
+    worlds = [world(exhaustive=mode, low=0, high=4) for mode in (False, True)]
+    key = KEYS[0]
+    for w in worlds:
+        w.delta = True
+        w.report_load(key, pending=[({"CPU": 1.0}, 3)])
+        w.advance(5.0)
+        for _ in range(4):  # idle since 10 s before the first: 10, 15, 20, 25 s
+            w.report_load(key, idle=10.0)
+            w.advance(5.0)
+        assert w.live(key) > 0
+        w.advance(40.0)
+        w.report_load(key, idle=10.0)  # the same report, 70 s idle now
+        w.settle()
+        assert w.live(key) == 0
+    assert encoded(worlds[0].actions) == encoded(worlds[1].actions)
