@@ -23,7 +23,7 @@ from attrs import frozen
 
 from engine import events as ev
 from engine import scheduler
-from engine.state import ClusterState
+from engine.state import ClusterState, least_recent_use
 
 NOT_IN_TYPES = "not in available_node_types"
 MAX_PER_TYPE = "max_workers_per_type"
@@ -113,7 +113,7 @@ def may_terminate(cs: ClusterState, now: float, *, idle: bool) -> bool:
     assert spec is not None
     if cs.outdated > 0 or cs.live_total > spec.max_workers:
         return True
-    if idle and cs.oldest_use < now - spec.idle_timeout_seconds:
+    if idle and least_recent_use(cs) < now - spec.idle_timeout_seconds:
         return True
     types = spec.pod_types
     return any(n > types[t].max_workers for t, n in cs.live.items() if t in types)

@@ -29,7 +29,7 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "claim", "head_current",
-                   "settled",
+                   "settled", "idle_stale",
                    "templates"})
 
 
@@ -76,7 +76,8 @@ def _cluster(cs: st.ClusterState) -> dict[str, Any]:
     out["status_sent_at"] = None if math.isinf(cs.status_sent_at) else cs.status_sent_at
     out["wake_pending"] = None if math.isinf(cs.wake_pending) else cs.wake_pending
     out["expiry_at"] = None if math.isinf(cs.expiry_at) else cs.expiry_at
-    out["oldest_use"] = None if math.isinf(cs.oldest_use) else cs.oldest_use
+    oldest = min(cs.idle_since.values(), default=math.inf) if cs.idle_stale else cs.oldest_use
+    out["oldest_use"] = None if math.isinf(oldest) else oldest
     out["announce"] = None if math.isinf(cs.announce) else cs.announce
     out["claim"] = None if cs.claim is None else cs.claim.encode()
     return out

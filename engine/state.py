@@ -80,7 +80,8 @@ class ClusterState:
     live: dict[str, int] = field(factory=dict)  # live workers per type (not being deleted)
     live_total: int = 0
     outdated: int = 0  # live workers of an unknown type or an old launch config
-    oldest_use: float = math.inf  # the least recent last-use time of any idle worker
+    oldest_use: float = math.inf  # the least recent last-use time of any idle worker ...
+    idle_stale: bool = False  # ... unless its node left since: see `least_recent_use`
     ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(factory=dict)  # IP -> (node, when)
     free_total: dict[str, float] = field(factory=dict)  # free resources summed over ray_nodes
     idle_since: dict[str, float] = field(factory=dict)  # IP -> idle since (idle workers)
@@ -531,7 +532,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     state.dirty[cs.key] = None
     nodes, idle_since, free = cs.ray_nodes, cs.idle_since, cs.free_total
     if event.partial:
-        oldest = cs.oldest_use
+        oldest = least_recent_use(cs)
         rescan = False
     else:
         nodes.clear()
@@ -539,6 +540,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         free.clear()
         oldest = math.inf
         rescan = False
+        cs.idle_stale = False
     for ip in event.gone:
         old = nodes.pop(ip, None)
         if old is not None:
@@ -603,7 +605,7 @@ def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> 
         return False
     if cs.key in state.dirty or cs.spec is None:
         return False
-    if cs.oldest_use < event.at - cs.spec.idle_timeout_seconds:
+    if least_recent_use(cs) < event.at - cs.spec.idle_timeout_seconds:
         return False
     me = state.install
     if me is not None:
@@ -634,7 +636,15 @@ def _forget_idle(cs: ClusterState, ip: str) -> None:
     """A node left: drop its idle time, and find the least recent use again if it held it."""
     since = cs.idle_since.pop(ip, None)
     if since is not None and since <= cs.oldest_use:
+        cs.idle_stale = True  # found again when next read: a burst of deletes scans once
+
+
+def least_recent_use(cs: ClusterState) -> float:
+    """The least recent last-use time of any idle worker (inf: none is idle)."""
+    if cs.idle_stale:
         cs.oldest_use = min(cs.idle_since.values(), default=math.inf)
+        cs.idle_stale = False
+    return cs.oldest_use
 
 
 def add_free(free: dict[str, float], available: Mapping[str, float], sign: float) -> None:
@@ -659,6 +669,7 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs.free_total.clear()
     cs.idle_since.clear()
     cs.oldest_use = math.inf
+    cs.idle_stale = False
     _move(state, cs, Trigger.AUTOSCALING_FAILED, event.at)
     _mark(state, cs.key)
 
