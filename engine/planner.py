@@ -81,12 +81,24 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
                 cs.needs_update = False
                 cs.load_fresh = False
     moved: dict[ev.ClusterKey, None] = {}
+    cs = None
+    last: ev.ClusterKey | None = None
     for action in actions:
-        if type(action) is act.RenewLease:
+        if isinstance(action, act.RenewLease):
             _record_lease(state, action, now)
             continue
-        cs = clusters.get(action.cluster)
-        if cs is not None:
+        if action.cluster is not last:  # actions come grouped by cluster: one lookup each
+            last = action.cluster
+            cs = clusters.get(last)
+        if cs is None:
+            continue
+        if isinstance(action, act.CreatePod):
+            st.add_creating(cs, action.name, action.pod_type, action.role, now)
+            moved[cs.key] = None
+        elif isinstance(action, act.DeletePod):
+            st.add_deleting(cs, action.name, now)
+            moved[cs.key] = None
+        else:
             _RECORDERS[type(action)](state, cs, action, now, moved)
     if state.synced:
         state.dirty.clear()
@@ -94,18 +106,6 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
         if state.install is not None and now >= state.lease_due:
             state.lease_due = st.next_lease_due(state)
     return state
-
-
-def _record_create(state: st.State, cs: st.ClusterState, action: Any, now: float,
-                   moved: dict[ev.ClusterKey, None]) -> None:
-    st.add_creating(cs, name=action.name, pod_type=action.pod_type, role=action.role, at=now)
-    moved[cs.key] = None
-
-
-def _record_delete(state: st.State, cs: st.ClusterState, action: Any, now: float,
-                   moved: dict[ev.ClusterKey, None]) -> None:
-    st.add_deleting(cs, name=action.name, at=now)
-    moved[cs.key] = None
 
 
 def _record_service(state: st.State, cs: st.ClusterState, action: Any, now: float,
@@ -148,8 +148,6 @@ def _record_nothing(state: st.State, cs: st.ClusterState, action: Any, now: floa
 
 
 _RECORDERS: dict[type, Any] = {
-    act.CreatePod: _record_create,
-    act.DeletePod: _record_delete,
     act.ApplyService: _record_service,
     act.PatchStatus: _record_status,
     act.Requeue: _record_requeue,

@@ -7,6 +7,7 @@ spec becomes a validation error naming the field rather than a silent zero.
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -49,6 +50,13 @@ def parse(value: object) -> Fraction:
         return Fraction(str(value))
     if not isinstance(value, str):
         raise QuantityError(f"expected a quantity such as '500m' or '1Gi', got {value!r}")
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Fraction:
+    """A quantity string's value; memoized, as 1,000 clusters repeat the same few strings
+    (Fractions are immutable, and a string that fails raises again: errors are not kept)."""
     match = _PATTERN.match(value.strip())
     if match is None:
         raise QuantityError(f"expected a quantity such as '500m' or '1Gi', got {value!r}")

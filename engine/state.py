@@ -887,9 +887,9 @@ def _drop_creating(cs: ClusterState, name: str) -> None:
         cs.head_creating = ""
 
 
-def add_creating(cs: ClusterState, *, name: str, pod_type: str, role: str, at: float) -> None:
+def add_creating(cs: ClusterState, name: str, pod_type: str, role: str, at: float) -> None:
     """Record a create in flight (the planner decided it)."""
-    cs.creating[name] = Creating(pod_type=pod_type, role=role, issued_at=at)
+    cs.creating[name] = Creating(pod_type, role, at)
     if role == ev.WORKER:
         cs.inflight[pod_type] = cs.inflight.get(pod_type, 0) + 1
     else:
@@ -897,7 +897,7 @@ def add_creating(cs: ClusterState, *, name: str, pod_type: str, role: str, at: f
     cs.counter += 1
 
 
-def add_deleting(cs: ClusterState, *, name: str, at: float) -> None:
+def add_deleting(cs: ClusterState, name: str, at: float) -> None:
     """Record a delete in flight: the pod stops counting as live at once."""
     pod = cs.pods.get(name)
     if name in cs.deleting:
