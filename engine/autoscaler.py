@@ -113,7 +113,7 @@ def may_terminate(cs: ClusterState, now: float, *, idle: bool) -> bool:
     assert spec is not None
     if cs.outdated > 0 or cs.live_total > spec.max_workers:
         return True
-    if idle and least_recent_use(cs) < now - spec.idle_timeout_seconds:
+    if idle and least_recent_use(cs) < now - cs.idle_timeout:
         return True
     types = spec.pod_types
     return any(n > types[t].max_workers for t, n in cs.live.items() if t in types)

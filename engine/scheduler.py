@@ -385,7 +385,7 @@ def nodes_to_launch(
     node_resources, counts = _cluster_resources(types, nodes, {})
     return decide(types=types, head_type=head_type, max_workers=max_workers,
                   upscaling_speed=upscaling_speed, node_resources=node_resources,
-                  counts=counts, launching=launching, demand=demand,
+                  counts=counts, launching=launching, demand=group(demand),
                   placement_groups=placement_groups, requests=requests,
                   connected=_connected(nodes) if connected is None else connected)
 
@@ -406,7 +406,8 @@ def decide(
 ) -> Launch:
     """`nodes_to_launch` on nodes already grouped into runs (`node_resources`, with
     `counts` nodes per known type): the autoscaler builds them in one walk of its report.
-    Both are taken over (changed in place)."""
+    Both are taken over (changed in place). `demand` comes from `group`. Without placement
+    groups the steps for them are left out (they would find nothing to do)."""
     counts_before = dict(counts)
     for name, n in launching.items():
         cfg = types.get(name)
@@ -417,16 +418,21 @@ def decide(
     node_resources, counts, min_adds = _add_min_workers(
         node_resources, counts, types, max_workers, head_type, requests or []
     )
-    pg_demand, strict_spreads = placement_group_demand(placement_groups)
-    all_demand = group([*pg_demand, *demand])
-    spread_adds, node_resources, counts = _reserve_spread(
-        strict_spreads, node_resources, counts, types, max_workers, head_type
-    )
-    pg_unfulfilled, _ = pack(node_resources, pg_demand) if pg_demand else ([], node_resources)
-    max_to_add = max_workers + 1 - sum(counts.values())
-    pg_adds, _ = nodes_for(types, counts, head_type, max_to_add, pg_unfulfilled)
-    pg_limit = {t: spread_adds.get(t, 0) + pg_adds.get(t, 0) for t in types}
-    unfulfilled, _ = pack(node_resources, all_demand)
+    if placement_groups:
+        pg_demand, strict_spreads = placement_group_demand(placement_groups)
+        all_demand = group([*pg_demand, *demand])
+        spread_adds, node_resources, counts = _reserve_spread(
+            strict_spreads, node_resources, counts, types, max_workers, head_type
+        )
+        pg_unfulfilled, _ = (pack(node_resources, pg_demand) if pg_demand
+                             else ([], node_resources))
+        max_to_add = max_workers + 1 - sum(counts.values())
+        pg_adds, _ = nodes_for(types, counts, head_type, max_to_add, pg_unfulfilled)
+        pg_limit = {t: spread_adds.get(t, 0) + pg_adds.get(t, 0) for t in types}
+    else:
+        all_demand, spread_adds, pg_limit = demand, {}, {}
+        max_to_add = max_workers + 1 - sum(counts.values())
+    unfulfilled, _ = pack(node_resources, all_demand) if all_demand else ([], node_resources)
     demand_adds, final_unfulfilled = nodes_for(types, counts, head_type, max_to_add, unfulfilled)
     total: dict[str, int] = {}
     for t in types:

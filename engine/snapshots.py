@@ -29,7 +29,7 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "claim", "head_current",
-                   "settled", "idle_stale",
+                   "settled", "idle_stale", "idle_timeout",
                    "templates"})
 
 
@@ -162,6 +162,8 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
             cs.spec = specs.from_raycluster(cs.obj)
         except InvalidSpec:  # pragma: no cover - it was valid when it was read
             cs.spec = None
+    if cs.spec is not None:
+        cs.idle_timeout = cs.spec.idle_timeout_seconds
     st.check_head(cs)
     return cs
 

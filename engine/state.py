@@ -98,6 +98,7 @@ class ClusterState:
     load: ev.RayLoad | None = None
     load_fresh: bool = False  # the last load report has not been planned on yet
     settled: bool = False  # see `_load_changes_nothing` (derived, unsaved)
+    idle_timeout: float = math.inf  # the spec's, in seconds (derived with `spec`: read often)
     service: str = ""  # signature of the head Service last applied ("" = none)
     service_inflight: str = ""
     status_sent: tuple[Any, ...] | None = None
@@ -303,6 +304,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
     )
     cs.spec = new
+    cs.idle_timeout = new.idle_timeout_seconds
     check_head(cs)
     cs.templates = {}
     recount(cs)
@@ -605,7 +607,7 @@ def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> 
         return False
     if cs.key in state.dirty or cs.spec is None:
         return False
-    if least_recent_use(cs) < event.at - cs.spec.idle_timeout_seconds:
+    if least_recent_use(cs) < event.at - cs.idle_timeout:
         return False
     me = state.install
     if me is not None:
