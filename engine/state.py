@@ -424,13 +424,18 @@ def _unindex(cs: ClusterState, pod: ev.PodSeen) -> None:
 
 
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
-    cs = cluster(state, event.cluster)
+    cs = state.clusters.get(event.cluster) or cluster(state, event.cluster)
     cs.settled = False
     name = event.name
-    old = cs.pods.get(name)
-    cs.pods[name] = event
-    if old is not None and event.role == ev.WORKER and _same_contribution(old, event):
-        if old.ip != event.ip and event.live and name not in cs.deleting:
+    pods = cs.pods
+    old = pods.get(name)
+    pods[name] = event
+    if old is None:
+        if event.role == ev.WORKER and _seen_created_worker(state, cs, event):
+            return
+    elif event.role == ev.WORKER and _same_contribution(old, event):
+        if old.ip != event.ip and not event.terminating and event.phase not in ev.DEAD_PHASES \
+                and name not in cs.deleting:
             _unindex(cs, old)  # the IP index names the pod by IP; only a new IP moves it
             if event.ip:
                 cs.live_ips[event.ip] = event
@@ -446,6 +451,35 @@ def _pod_seen(state: State, event: ev.PodSeen) -> None:
         _head_changed(state, cs, event, was_head=was_head)
     if not quiet:
         _mark(state, cs.key)
+
+
+def _seen_created_worker(state: State, cs: ClusterState, event: ev.PodSeen) -> bool:
+    """The first sight of a live worker this operator created (the common case, inlined):
+    it moves from in flight to live. Returns False, changing nothing, for any other pod."""
+    name = event.name
+    creating = cs.creating.get(name)
+    if (creating is None or creating.role != ev.WORKER or event.terminating
+            or event.phase in ev.DEAD_PHASES or name in cs.deleting):
+        return False
+    del cs.creating[name]
+    pod_type = event.pod_type
+    cs.inflight[creating.pod_type] -= 1
+    if event.ip:
+        cs.live_ips[event.ip] = event
+    live = cs.live
+    live[pod_type] = live.get(pod_type, 0) + 1
+    cs.live_total += 1
+    spec = cs.spec
+    if spec is not None:
+        t = spec.pod_types.get(pod_type)
+        if t is None or t.launch_hash != event.launch_hash:
+            cs.outdated += 1
+    # As `_first_sight`: quiet when the status counts wait for a timer already set.
+    sent_at = cs.status_sent_at
+    if not (cs.status_sent is not None and cs.wake_pending <= sent_at + STATUS_PERIOD
+            and event.at < sent_at + STATUS_PERIOD):
+        state.dirty[cs.key] = None
+    return True
 
 
 def _same_contribution(old: ev.PodSeen, new: ev.PodSeen) -> bool:
