@@ -641,7 +641,8 @@ def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> 
         return False
     if cs.key in state.dirty or cs.spec is None:
         return False
-    if least_recent_use(cs) < event.at - cs.idle_timeout:
+    oldest = least_recent_use(cs) if cs.idle_stale else cs.oldest_use
+    if oldest < event.at - cs.idle_timeout:
         return False
     me = state.install
     if me is not None:
@@ -650,15 +651,21 @@ def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> 
                 or claim.contenders or not lease_fresh(state, cs.key[0], event.at)):
             return False
     old = cs.load
-    return old is not None and _same_bundles(old.pending, event.pending) and (
-        _same_bundles(old.requests, event.requests)
-    ) and _same_groups(old.placement_groups, event.placement_groups)
+    if old is None or not _same_bundles(old.pending, event.pending):
+        return False
+    if (old.requests or event.requests) and not _same_bundles(old.requests, event.requests):
+        return False
+    return not (old.placement_groups or event.placement_groups) or _same_groups(
+        old.placement_groups, event.placement_groups)
 
 
 def _same_bundles(a: tuple[ev.Bundle, ...], b: tuple[ev.Bundle, ...]) -> bool:
     if len(a) != len(b):
         return False
-    return all(x.count == y.count and x.resources == y.resources for x, y in zip(a, b, strict=True))
+    for x, y in zip(a, b, strict=True):
+        if x.count != y.count or x.resources != y.resources:
+            return False
+    return True
 
 
 def _same_groups(a: tuple[ev.PlacementGroup, ...], b: tuple[ev.PlacementGroup, ...]) -> bool:
