@@ -140,6 +140,41 @@ def bytes_per_pod(*, clusters: int, pods_per_cluster: int) -> dict[str, float]:
     return {"bytes_per_pod": (full - base) / n, "base_bytes_per_cluster": base / clusters}
 
 
+def toy_events(*, clusters: int = 1_000, pods: int = 100, events: int = 200_000,
+               seed: int = 0) -> list[tuple[int, int, int]]:
+    """A reference reducer's input: (cluster, pod, up or down) tuples."""
+    rng = random.Random(seed)
+    return [(rng.randrange(clusters), rng.randrange(pods), rng.randrange(2))
+            for _ in range(events)]
+
+
+def toy_reducer(events: list[tuple[int, int, int]], *, top: int = 100) -> float:
+    """The machine's speed now: a fixed reducer in the spirit of perf-anchors' toy reducer
+    (tuple events, mutable state, a decision after each event). Timed right before each B1
+    run, it shows how fast this shared machine was at that moment: its runs vary by as
+    much as the engine's do when neighbours are busy."""
+    live: dict[int, set[int]] = {}
+    decisions = 0
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for cluster, pod, up in events:
+            pods = live.get(cluster)
+            if pods is None:
+                pods = live[cluster] = set()
+            if up:
+                pods.add(pod)
+            else:
+                pods.discard(pod)
+            if len(pods) > top:
+                decisions += 1
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        gc.enable()
+    return len(events) / (elapsed / 1e9)
+
+
 def measure(fn: Callable[[], float], runs: int) -> dict[str, Any]:
     values = [fn() for _ in range(runs)]
     values.sort()

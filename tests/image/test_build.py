@@ -73,6 +73,16 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         daemon.terminate()
         daemon.wait(timeout=60)
         log.close()
+        _unmount_under(state)
+
+
+def _unmount_under(root: Path) -> None:
+    """dockerd leaves its network namespace mounted under its exec root when it stops;
+    unmount what is left so the temporary directory can be removed."""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        point = line.split()[1]
+        if point.startswith(str(root)):
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
