@@ -431,11 +431,13 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
         t = spec.pod_types[type_name]
         resources = types[type_name].resources if types else t.resources
         template = _template(cs, t, ev.WORKER, resources)
-        for _ in range(n):
-            name = manifests.pod_name(spec, t, counter)
-            counter += 1
-            out.append(act.CreatePod(cluster=cs.key, name=name, pod_type=type_name,
-                                     role=ev.WORKER, template=template))
+        key, worker, create = cs.key, ev.WORKER, act.CreatePod
+        out.extend(
+            create(cluster=key, name=manifests.pod_name(spec, t, i), pod_type=type_name,
+                   role=worker, template=template)
+            for i in range(counter, counter + n)
+        )
+        counter += n
         message = f"Adding {n} nodes of type {type_name}."
         _tell(cs, "Normal", "CreatedWorkerPods", "INFO", message, out)
 
