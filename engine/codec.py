@@ -29,6 +29,11 @@ ACTION_TYPES: dict[str, type] = {
 }
 
 
+_FIELDS: dict[type, frozenset[str]] = {
+    cls: frozenset(f.name for f in attrs.fields(cls)) for cls in EVENT_TYPES.values()
+}
+
+
 def cluster_name(key: ev.ClusterKey | None) -> str | None:
     return None if key is None else f"{key[0]}/{key[1]}"
 
@@ -75,7 +80,7 @@ def event_from_dict(data: Mapping[str, Any]) -> ev.Event:
     cls = EVENT_TYPES.get(str(kind))
     if cls is None:
         raise ValueError(f"type: expected one of {sorted(EVENT_TYPES)}, got {kind!r}")
-    fields = {f.name for f in attrs.fields(cls)}
+    fields = _FIELDS[cls]
     args: dict[str, Any] = {k: v for k, v in data.items() if k in fields}
     if "cluster" in args:
         args["cluster"] = parse_cluster(args["cluster"])
