@@ -20,43 +20,45 @@ from engine import events as ev
 from engine import state as st
 
 
-def _timed(items: list[Any], fold: Callable[[st.State, Any], st.State]) -> tuple[float, st.State]:
-    """Fold every item on a fresh state with the collector paused; items per second."""
-    state = st.initial(synced=True)
+def _timed(count: int, run: Callable[[], st.State]) -> tuple[float, st.State]:
+    """Run a whole replay loop with the collector paused; items per second and the state.
+
+    The loop itself is the caller's, so no wrapper is called per event."""
     gc.collect()
     gc.disable()
     try:
         start = time.perf_counter_ns()
-        for item in items:
-            state = fold(state, item)
+        state = run()
         elapsed = time.perf_counter_ns() - start
     finally:
         gc.enable()
-    return len(items) / (elapsed / 1e9), state
+    return count / (elapsed / 1e9), state
 
 
 def replay(events: list[ev.Event]) -> tuple[float, st.State]:
-    """Fold and plan every event on a fresh state; return events/s and the final state.
-
-    The loop calls `step` as the driver does, with no wrapper per event."""
+    """Fold and plan every event on a fresh state; return events/s and the final state."""
     step = planner.step
-    state = st.initial(synced=True)
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
+
+    def run() -> st.State:
+        state = st.initial(synced=True)
         for event in events:
             state, _ = step(state, event)
-        elapsed = time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-    return len(events) / (elapsed / 1e9), state
+        return state
+
+    return _timed(len(events), run)
 
 
 def replay_jsonl(lines: list[str]) -> float:
     """B1(b): decode each JSON line, then fold and plan it."""
     step, loads, decode = planner.step, json.loads, codec.event_from_dict
-    return _timed(lines, lambda state, line: step(state, decode(loads(line)))[0])[0]
+
+    def run() -> st.State:
+        state = st.initial(synced=True)
+        for line in lines:
+            state, _ = step(state, decode(loads(line)))
+        return state
+
+    return _timed(len(lines), run)[0]
 
 
 def encode_lines(events: Sequence[ev.Event]) -> list[str]:
