@@ -211,7 +211,7 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
             out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod.pod_type,
                                      reason="failed", uid=pod.uid))
     full = False
-    if cs.phase is Phase.RUNNING and cs.head_running and not cs.restart_head:  # _can_scale
+    if _can_scale(cs):
         if cs.needs_update:
             _autoscale(cs, now, out, exhaustive=exhaustive)
             full = True

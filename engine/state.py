@@ -376,10 +376,15 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
         cs.head_running = pod.phase == ev.RUNNING
         check_head(cs)
     else:
-        cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
-        cs.live_total += 1
-        if _outdated(cs, pod):
-            cs.outdated += 1
+        _count_worker(cs, pod)
+
+
+def _count_worker(cs: ClusterState, pod: ev.PodSeen) -> None:
+    """A live worker joins the counters."""
+    cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
+    cs.live_total += 1
+    if _outdated(cs, pod):
+        cs.outdated += 1
 
 
 def _outdated(cs: ClusterState, pod: ev.PodSeen) -> bool:
@@ -424,7 +429,7 @@ def _unindex(cs: ClusterState, pod: ev.PodSeen) -> None:
 
 
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
-    cs = state.clusters.get(event.cluster) or cluster(state, event.cluster)
+    cs = cluster(state, event.cluster)
     cs.settled = False
     name = event.name
     pods = cs.pods
@@ -462,24 +467,21 @@ def _seen_created_worker(state: State, cs: ClusterState, event: ev.PodSeen) -> b
             or event.phase in ev.DEAD_PHASES or name in cs.deleting):
         return False
     del cs.creating[name]
-    pod_type = event.pod_type
     cs.inflight[creating.pod_type] -= 1
     if event.ip:
         cs.live_ips[event.ip] = event
-    live = cs.live
-    live[pod_type] = live.get(pod_type, 0) + 1
-    cs.live_total += 1
-    spec = cs.spec
-    if spec is not None:
-        t = spec.pod_types.get(pod_type)
-        if t is None or t.launch_hash != event.launch_hash:
-            cs.outdated += 1
-    # As `_first_sight`: quiet when the status counts wait for a timer already set.
-    sent_at = cs.status_sent_at
-    if not (cs.status_sent is not None and cs.wake_pending <= sent_at + STATUS_PERIOD
-            and event.at < sent_at + STATUS_PERIOD):
+    _count_worker(cs, event)
+    if not _status_waits(cs, event.at):
         state.dirty[cs.key] = None
     return True
+
+
+def _status_waits(cs: ClusterState, at: float) -> bool:
+    """Whether the status counts wait for a status timer already set (a worker moving from
+    in flight to live then changes no decision)."""
+    sent_at = cs.status_sent_at
+    return (cs.status_sent is not None and cs.wake_pending <= sent_at + STATUS_PERIOD
+            and at < sent_at + STATUS_PERIOD)
 
 
 def _same_contribution(old: ev.PodSeen, new: ev.PodSeen) -> bool:
@@ -498,11 +500,7 @@ def _first_sight(cs: ClusterState, event: ev.PodSeen) -> bool:
     reads their sum, and the status counts wait for a status timer that is already set.
     """
     if event.name in cs.creating:  # ours: the name counter is already past it
-        quiet = (
-            event.role == ev.WORKER and event.live and cs.status_sent is not None
-            and cs.wake_pending <= cs.status_sent_at + STATUS_PERIOD
-            and event.at < cs.status_sent_at + STATUS_PERIOD
-        )
+        quiet = event.role == ev.WORKER and event.live and _status_waits(cs, event.at)
         _drop_creating(cs, event.name)
         return quiet
     suffix = event.name.rpartition("-")[2]
@@ -551,8 +549,8 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     """Keep the demand and fold the node states (complete, or the changes of a partial
     report); keep the least recent use of any idle worker, for the shortcut.
 
-    The hottest fold of a replay with Ray load: the free sums are updated inline, a node
-    whose free resources did not change is not re-added, and the least recent use is
+    The hottest fold of a replay with Ray load: a node whose free resources did not change
+    is not taken out of the free sums and added again, and the least recent use is
     recomputed only when the node holding it changed (else it is a running minimum).
     """
     cs = state.clusters.get(event.cluster)
@@ -567,22 +565,19 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.needs_update = True
     state.dirty[cs.key] = None
     nodes, idle_since, free = cs.ray_nodes, cs.idle_since, cs.free_total
+    rescan = False
     if event.partial:
         oldest = least_recent_use(cs)
-        rescan = False
     else:
         nodes.clear()
         idle_since.clear()
         free.clear()
         oldest = math.inf
-        rescan = False
         cs.idle_stale = False
     for ip in event.gone:
         old = nodes.pop(ip, None)
         if old is not None:
-            for k, v in old[0].available.items():
-                if v > 0:
-                    free[k] = free.get(k, 0.0) - v
+            add_free(free, old[0].available, -1.0)
         since = idle_since.pop(ip, None)
         if since is not None and since <= oldest:
             rescan = True
@@ -600,12 +595,8 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         old = nodes.get(ip)
         if old is None or old[0].available != available:
             if old is not None:
-                for k, v in old[0].available.items():
-                    if v > 0:
-                        free[k] = free.get(k, 0.0) - v
-            for k, v in available.items():
-                if v > 0:
-                    free[k] = free.get(k, 0.0) + v
+                add_free(free, old[0].available, -1.0)
+            add_free(free, available, 1.0)
         nodes[ip] = (node, at)
         if node.idle_seconds > 0 and ip != head_ip:
             since = at - node.idle_seconds
@@ -641,8 +632,7 @@ def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> 
         return False
     if cs.key in state.dirty or cs.spec is None:
         return False
-    oldest = least_recent_use(cs) if cs.idle_stale else cs.oldest_use
-    if oldest < event.at - cs.idle_timeout:
+    if least_recent_use(cs) < event.at - cs.idle_timeout:
         return False
     me = state.install
     if me is not None:
