@@ -272,6 +272,12 @@ def check_head(cs: ClusterState) -> None:
 
 
 def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
+    known = state.clusters.get(event.cluster)
+    if known is not None and known.obj is not None and event.uid != known.uid:
+        # A new object under the same name: the old one was deleted while the operator did
+        # not see it (a watch outage). Nothing known of the old one applies to the new one
+        # (its pods, creates in flight, status written, restarts), so it starts afresh.
+        _cluster_deleted(state, ev.ClusterDeleted(cluster=event.cluster, at=event.at))
     cs = cluster(state, event.cluster)
     cs.settled = False
     first = cs.obj is None
@@ -280,8 +286,6 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         _read_claim(state, cs, event)
     if not first and event.uid == cs.uid and event.generation == cs.generation:
         return  # status or metadata only
-    if event.uid != cs.uid and not first:
-        _forget_pods(cs)
     cs.uid = event.uid
     cs.generation = event.generation
     if first:
@@ -338,19 +342,6 @@ def _adopt_status(cs: ClusterState, obj: Any) -> None:
         cs.retries = retries
     workers = status.get("workers")
     cs.status_sent = (signature_of(status), dict(workers) if isinstance(workers, dict) else {})
-
-
-def _forget_pods(cs: ClusterState) -> None:
-    for name in list(cs.pods):
-        _unaccount(cs, cs.pods.pop(name))
-    cs.creating.clear()
-    cs.deleting.clear()
-    cs.inflight.clear()
-    cs.dead.clear()
-    cs.live_ips.clear()
-    cs.head = ""
-    cs.head_running = False
-    cs.head_current = False
 
 
 def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:

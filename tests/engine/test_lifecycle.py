@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from engine import actions as act
 from engine import events as ev
+from engine import planner
+from engine import state as stmod
 from engine.phases import Phase
 from tests.builders import raycluster, set_workers
 from tests.engine.world import World
@@ -191,3 +193,19 @@ def test_ray_unreachable_restarts_the_head_after_backoff() -> None:
     assert world.status[KEY]["phase"] == "Running"
     reasons = [a.reason for a in world.actions if isinstance(a, act.DeletePod)]
     assert reasons == ["recovery"]
+
+
+def test_a_cluster_replaced_unseen_under_the_same_name_starts_afresh() -> None:
+    """The old object was deleted while the watch was down (its head create still in flight,
+    its status written) and a new one with another uid took its name: the new one gets its
+    own head and its own status, nothing of the old one is waited for."""
+    state = stmod.initial(synced=True)
+    old, new = raycluster(uid="uid-old"), raycluster(uid="uid-new")
+    state, first = planner.step(state, ev.ClusterSeen(cluster=KEY, at=0.0, uid="uid-old",
+                                                      generation=1, obj=old))
+    assert any(isinstance(a, act.CreatePod) and a.role == ev.HEAD for a in first)
+    state, again = planner.step(state, ev.ClusterSeen(cluster=KEY, at=5.0, uid="uid-new",
+                                                      generation=1, obj=new))
+    assert any(isinstance(a, act.CreatePod) and a.role == ev.HEAD for a in again)
+    statuses = [a for a in again if isinstance(a, act.PatchStatus)]
+    assert [s.uid for s in statuses] == ["uid-new"]
