@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from itertools import compress, groupby
+from operator import attrgetter
 
 from attrs import frozen
 
 from engine import events as ev
 from engine import scheduler
 from engine.state import ClusterState, least_recent_use
+
+_pod_type = attrgetter("pod_type")
 
 NOT_IN_TYPES = "not in available_node_types"
 MAX_PER_TYPE = "max_workers_per_type"
@@ -65,10 +69,17 @@ def view(cs: ClusterState, *, with_last_used: bool = True, now: float = 0.0) -> 
 
 
 def node_types(cs: ClusterState, loads: LoadView | None = None) -> dict[str, scheduler.NodeType]:
-    """The spec's pod types as the scheduler sees them, with runtime-refreshed resources."""
+    """The spec's pod types as the scheduler sees them, with runtime-refreshed resources.
+
+    Kept from the last pass while the refreshed resources are the same (they come from
+    node totals, which rarely change), so the types of a cluster are built once per spec."""
     assert cs.spec is not None
     refreshed = (loads or view(cs)).runtime
-    return {
+    memo = cs.types_memo
+    if memo is not None and memo[0] == refreshed:
+        types: dict[str, scheduler.NodeType] = memo[1]
+        return types
+    types = {
         name: scheduler.NodeType(
             resources=refreshed.get(name, t.resources),
             min_workers=t.min_workers,
@@ -76,6 +87,8 @@ def node_types(cs: ClusterState, loads: LoadView | None = None) -> dict[str, sch
         )
         for name, t in cs.spec.pod_types.items()
     }
+    cs.types_memo = (refreshed, types)
+    return types
 
 
 def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str, float]]:
@@ -236,28 +249,14 @@ def _node_runs(
     scheduler would see. Built in one walk of the report (the hottest loop of a pass).
     Returns the runs, the nodes per known type and the connected nodes per type.
     """
-    live_ips = cs.live_ips
-    get = live_ips.get
-    runs: list[scheduler.Run] = []
-    seen: list[str] = []
-    append = seen.append
-    last: object = None
-    n = 0
-    for node, _ in cs.ray_nodes.values():
-        pod = get(node.ip)
-        if pod is None or (gone and pod.name in gone):
-            continue
-        append(pod.pod_type)
-        free = node.available
-        if free is last or free == last:
-            n += 1
-        else:
-            if n:
-                runs.append([last, n, False])
-            last, n = free, 1
-    if n:
-        runs.append([last, n, False])
-    connected = dict(Counter(seen))
+    frees = cs.node_free
+    pods = list(map(cs.live_ips.get, frees))  # the walk runs in C: the hottest loop of a pass
+    if gone:
+        pods = [None if pod is None or pod.name in gone else pod for pod in pods]
+    runs: list[scheduler.Run] = [
+        [free, len(list(same)), False] for free, same in groupby(compress(frees.values(), pods))
+    ]
+    connected = dict(Counter(map(_pod_type, filter(None, pods))))
     if not connected.keys() <= types.keys():  # a pod of a type gone from the spec: skip it
         runs = _known_runs(cs, types, gone)
     counts = {t: c for t, c in connected.items() if t in types}

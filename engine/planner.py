@@ -26,6 +26,7 @@ engine exceed a maximum or delete a pod twice. `step` does the three together.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -548,8 +549,10 @@ def _condition(kind: str, ok: bool, reason: str, since: float, generation: int,
     }
 
 
+@functools.lru_cache(maxsize=4096)
 def timestamp(seconds: float) -> str:
-    """RFC 3339 UTC time of `seconds` since the epoch (pure; no clock is read)."""
+    """RFC 3339 UTC time of `seconds` since the epoch (pure; no clock is read). Memoized:
+    a cluster's conditions repeat the same few transition times in every status."""
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

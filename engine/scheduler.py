@@ -118,16 +118,32 @@ def fit_count(node: Mapping[str, float], demand: Mapping[str, float], limit: int
 
 
 def _fit_count(node: Resources, demand: Mapping[str, float], limit: int) -> int:
-    """Place up to `limit` copies of `demand` on `node` one by one, as Ray's loop would."""
-    positive = [(k, v, _have(node, k)) for k, v in demand.items() if v > 0]
-    if not fits(node, demand):
-        return 0
+    """Place up to `limit` copies of `demand` on `node` one by one, as Ray's loop would.
+
+    With whole numbers (the usual CPU/GPU counts) the count is a division; otherwise the
+    copies are subtracted one at a time, so float rounding matches Ray's loop."""
+    positive = []
+    whole = True
+    for k, v in demand.items():
+        have = node.get(k)
+        if have is None:
+            have = 1.0 if k.startswith(IMPLICIT_PREFIX) else 0.0
+        if v > have:
+            return 0  # does not fit even once
+        if v > 0:
+            positive.append((k, v, have))
+            if whole and not (float(v).is_integer() and float(have).is_integer()):
+                whole = False
     if not positive:
         return limit
-    if all(float(v).is_integer() and float(h).is_integer() for _, v, h in positive):
-        n = min(limit, *(int(h // v) for _, v, h in positive))
-        for k, v, h in positive:
-            node[k] = h - v * n
+    if whole:
+        n = limit
+        for _, v, have in positive:
+            q = int(have // v)
+            if q < n:
+                n = q
+        for k, v, have in positive:
+            node[k] = have - v * n
         return n
     n = 0
     while n < limit and fits(node, demand):

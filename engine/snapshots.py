@@ -28,9 +28,9 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
                "uid")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
-                   "live_ips", "ray_nodes", "free_total", "claim", "head_current",
+                   "live_ips", "ray_nodes", "free_total", "node_free", "claim", "head_current",
                    "settled", "idle_stale", "idle_timeout",
-                   "templates"})
+                   "templates", "types_memo"})
 
 
 def snapshot(state: st.State) -> dict[str, Any]:
@@ -141,6 +141,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     for ip, total, available, idle, at in raw["ray_nodes"]:
         cs.ray_nodes[ip] = (ev.RayNode(ip=ip, total=total, available=available,
                                        idle_seconds=idle), at)
+        cs.node_free[ip] = available
         st.add_free(cs.free_total, available, 1.0)
     if raw["status_sent"] is not None:
         (phase, *rest), counts = raw["status_sent"]

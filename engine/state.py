@@ -84,8 +84,10 @@ class ClusterState:
     idle_stale: bool = False  # ... unless its node left since: see `least_recent_use`
     ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(factory=dict)  # IP -> (node, when)
     free_total: dict[str, float] = field(factory=dict)  # free resources summed over ray_nodes
+    node_free: dict[str, Mapping[str, float]] = field(factory=dict)  # IP -> free (derived)
     idle_since: dict[str, float] = field(factory=dict)  # IP -> idle since (idle workers)
     templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
+    types_memo: Any = None  # the last pass's (runtime resources, node types) (derived, unsaved)
     inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
     head: str = ""  # the live head pod, if any
     head_creating: str = ""  # a head create in flight, if any
@@ -311,6 +313,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     cs.idle_timeout = new.idle_timeout_seconds
     check_head(cs)
     cs.templates = {}
+    cs.types_memo = None
     recount(cs)
     cs.needs_update = True
     _move(state, cs, Trigger.SPEC_HEAD_CHANGED if head_changed else Trigger.SPEC_ACCEPTED,
@@ -523,6 +526,7 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
         return
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
     if pod.ip and (entry := cs.ray_nodes.pop(pod.ip, None)) is not None:
+        del cs.node_free[pod.ip]
         add_free(cs.free_total, entry[0].available, -1.0)
         _forget_idle(cs, pod.ip)
     if ours:
@@ -555,12 +559,13 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.load_fresh = True
     cs.needs_update = True
     state.dirty[cs.key] = None
-    nodes, idle_since, free = cs.ray_nodes, cs.idle_since, cs.free_total
+    nodes, idle_since, free, frees = cs.ray_nodes, cs.idle_since, cs.free_total, cs.node_free
     rescan = False
     if event.partial:
         oldest = least_recent_use(cs)
     else:
         nodes.clear()
+        frees.clear()
         idle_since.clear()
         free.clear()
         oldest = math.inf
@@ -568,6 +573,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     for ip in event.gone:
         old = nodes.pop(ip, None)
         if old is not None:
+            del frees[ip]
             add_free(free, old[0].available, -1.0)
         since = idle_since.pop(ip, None)
         if since is not None and since <= oldest:
@@ -589,6 +595,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
                 add_free(free, old[0].available, -1.0)
             add_free(free, available, 1.0)
         nodes[ip] = (node, at)
+        frees[ip] = available
         if node.idle_seconds > 0 and ip != head_ip:
             since = at - node.idle_seconds
             before = idle_since.get(ip)
@@ -690,6 +697,7 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs.restart_head = bool(cs.head)
     cs.load = None
     cs.ray_nodes.clear()
+    cs.node_free.clear()
     cs.free_total.clear()
     cs.idle_since.clear()
     cs.oldest_use = math.inf
