@@ -60,7 +60,7 @@ def test_partial_load_reports_decide_like_complete_ones(
 
 @settings(max_examples=100, deadline=None)
 @given(delta=st.booleans(), steps=st.lists(ops, max_size=60))
-def test_free_totals_are_the_sum_over_reported_nodes(
+def test_free_totals_and_the_free_map_follow_the_reported_nodes(
     delta: bool, steps: list[tuple[object, ...]]
 ) -> None:
     w = world(exhaustive=False, low=0, high=4)
@@ -68,6 +68,9 @@ def test_free_totals_are_the_sum_over_reported_nodes(
     for op in steps:
         run(w, op)
         for cs in w.state.clusters.values():
+            assert list(cs.node_free.items()) == [
+                (ip, node.available) for ip, (node, _) in cs.ray_nodes.items()
+            ]
             expected: dict[str, float] = {}
             for node, _ in cs.ray_nodes.values():
                 stmod.add_free(expected, node.available, 1.0)
