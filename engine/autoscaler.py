@@ -98,25 +98,35 @@ def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str
     types = cs.spec.pod_types
     out: dict[str, dict[str, float]] = {}
     done: set[str] = set()
-    wanted = sum(1 for n in cs.live.values() if n > 0)
+    live = cs.live.values()
+    wanted = len(live) - list(live).count(0)  # types with live workers
     head_seen = not cs.head
-    live_ips = cs.live_ips
+    if head_seen and not wanted:
+        return out
+    get = cs.live_ips.get
+    worker = ev.WORKER
     for node, _ in cs.ray_nodes.values():
-        if head_seen and len(done) >= wanted:
-            break
-        pod = live_ips.get(node.ip)
-        if pod is None or pod.pod_type in done or pod.pod_type not in types or not node.total:
+        pod = get(node.ip)
+        if pod is None:
             continue
-        resources = dict(out.get(pod.pod_type, types[pod.pod_type].resources))
-        for key in ("CPU", "GPU", "memory"):
-            if key in node.total:
-                resources[key] = node.total[key]
-        out[pod.pod_type] = resources
-        if pod.role == ev.WORKER:
-            done.add(pod.pod_type)
+        pod_type, total = pod.pod_type, node.total
+        if pod_type in done or not total or pod_type not in types:
+            continue
+        resources = dict(out.get(pod_type) or types[pod_type].resources)
+        for key in _REFRESHED:
+            if key in total:
+                resources[key] = total[key]
+        out[pod_type] = resources
+        if pod.role == worker:
+            done.add(pod_type)
         else:
             head_seen = True
+        if head_seen and len(done) >= wanted:
+            break
     return out
+
+
+_REFRESHED = ("CPU", "GPU", "memory")
 
 
 def may_terminate(cs: ClusterState, now: float, *, idle: bool) -> bool:

@@ -34,7 +34,12 @@ LABEL_COMPONENT = "cluster.ray.io/component"
 
 
 def pod_name(spec: ClusterSpec, pod_type: PodType, counter: int) -> str:
-    return f"{spec.name}-{pod_type.generate_name}{counter}"
+    return f"{pod_prefix(spec, pod_type)}{counter}"
+
+
+def pod_prefix(spec: ClusterSpec, pod_type: PodType) -> str:
+    """A pod's name without its counter: `<cluster>-<type's generateName>`."""
+    return f"{spec.name}-{pod_type.generate_name}"
 
 
 def owner_reference(spec: ClusterSpec) -> dict[str, Any]:

@@ -433,9 +433,10 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
         resources = types[type_name].resources if types else t.resources
         template = _template(cs, t, ev.WORKER, resources)
         key, worker, create = cs.key, ev.WORKER, act.CreatePod
+        prefix = manifests.pod_prefix(spec, t)
         out.extend(
-            create(cluster=key, name=manifests.pod_name(spec, t, i), pod_type=type_name,
-                   role=worker, template=template)
+            create(cluster=key, name=f"{prefix}{i}", pod_type=type_name, role=worker,
+                   template=template)
             for i in range(counter, counter + n)
         )
         counter += n
