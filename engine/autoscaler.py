@@ -98,8 +98,7 @@ def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str
     types = cs.spec.pod_types
     out: dict[str, dict[str, float]] = {}
     done: set[str] = set()
-    live = cs.live.values()
-    wanted = len(live) - list(live).count(0)  # types with live workers
+    wanted = sum(1 for n in cs.live.values() if n > 0)  # types with live workers
     head_seen = not cs.head
     if head_seen and not wanted:
         return out
@@ -112,7 +111,7 @@ def _runtime_resources(cs: ClusterState, load: ev.RayLoad) -> dict[str, dict[str
         pod_type, total = pod.pod_type, node.total
         if pod_type in done or not total or pod_type not in types:
             continue
-        resources = dict(out.get(pod_type) or types[pod_type].resources)
+        resources = dict(out.get(pod_type, types[pod_type].resources))
         for key in _REFRESHED:
             if key in total:
                 resources[key] = total[key]
