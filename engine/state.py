@@ -197,10 +197,17 @@ def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
         state.cluster_seq += 1
         cs = state.clusters[key] = ClusterState(key=key, seq=state.cluster_seq)
         ns = key[0]
-        state.namespaces[ns] = state.namespaces.get(ns, 0) + 1
-        if state.install is not None and ns not in state.own_leases:
-            state.own_leases[ns] = OwnLease()
-            state.lease_due = -math.inf
+        before = state.namespaces.get(ns, 0)
+        state.namespaces[ns] = before + 1
+        if state.install is not None:
+            own = state.own_leases.get(ns)
+            if own is None:
+                state.own_leases[ns] = OwnLease()
+                state.lease_due = -math.inf
+            elif not before and not own.inflight:
+                # Renewals stop while a namespace has no cluster (`next_lease_due`); a new
+                # cluster there resumes them, or the lease would lapse and fence it forever.
+                state.lease_due = min(state.lease_due, own.due)
     return cs
 
 
@@ -375,10 +382,15 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
 
 def _count_worker(cs: ClusterState, pod: ev.PodSeen) -> None:
     """A live worker joins the counters."""
-    cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
+    pod_type = pod.pod_type
+    live = cs.live
+    live[pod_type] = live.get(pod_type, 0) + 1
     cs.live_total += 1
-    if _outdated(cs, pod):
-        cs.outdated += 1
+    spec = cs.spec
+    if spec is not None:  # `_outdated`, inlined: every new worker passes here
+        t = spec.pod_types.get(pod_type)
+        if t is None or t.launch_hash != pod.launch_hash:
+            cs.outdated += 1
 
 
 def _outdated(cs: ClusterState, pod: ev.PodSeen) -> bool:
@@ -423,7 +435,7 @@ def _unindex(cs: ClusterState, pod: ev.PodSeen) -> None:
 
 
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
-    cs = cluster(state, event.cluster)
+    cs = state.clusters.get(event.cluster) or cluster(state, event.cluster)
     cs.settled = False
     name = event.name
     pods = cs.pods
