@@ -815,8 +815,10 @@ def _lease_result(state: State, namespace: str, event: ev.ActionResult) -> None:
         own.due = own.issued_at + state.install.renew_seconds
         if not fresh:  # this install may act in `namespace` again: plan its clusters
             mark_namespace(state, namespace)
-    else:
+    else:  # retried after RETRY_AFTER_FAILURE: planning the leases now announces when
         own.due = event.at + RETRY_AFTER_FAILURE
+        state.lease_due = event.at
+        return
     state.lease_due = next_lease_due(state)
 
 

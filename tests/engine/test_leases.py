@@ -56,3 +56,14 @@ def test_no_renewal_in_a_namespace_without_clusters() -> None:
     for t in (6.0, 20.0, 60.0):
         state, actions = planner.step(state, ev.Tick(at=t))
         assert renewals(actions) == []
+
+
+def test_a_failed_renewal_is_retried_after_a_second() -> None:
+    state = stmod.initial(synced=True, install=ME)
+    state, _ = planner.step(state, seen(raycluster("alpha"), 0.0))
+    failed = ev.ActionResult(cluster=("ray", ""), at=0.5, action="RenewLease/ray",
+                             outcome=ev.FAILED_OUTCOME, reason="500 InternalError")
+    state, actions = planner.step(state, failed)
+    assert act.Requeue(cluster=("", ""), at=1.5) in actions  # the driver ticks then
+    state, actions = planner.step(state, ev.Tick(at=1.5))
+    assert renewals(actions) == ["ray"]
