@@ -192,13 +192,13 @@ def _fits_free_capacity(cs: ClusterState, pending: tuple[ev.Bundle, ...]) -> boo
     assert cs.spec is not None
     types = cs.spec.pod_types
     live_ips = cs.live_ips
-    for node, _ in cs.ray_nodes.values():
-        pod = live_ips.get(node.ip)
+    for ip, available in cs.node_free.items():
+        pod = live_ips.get(ip)
         if pod is None or pod.pod_type not in types:
             continue
-        if not node.available:
+        if not available:
             return False  # the scheduler stops a group at an empty node: keep its rule
-        left -= scheduler.fit_count(node.available, shape, left)
+        left -= scheduler.fit_count(available, shape, left)
         if left <= 0:
             return True
     return False
@@ -262,12 +262,12 @@ def _node_runs(
     pods = list(map(cs.live_ips.get, frees))  # the walk runs in C: the hottest loop of a pass
     if gone:
         pods = [None if pod is None or pod.name in gone else pod for pod in pods]
+    connected = dict(Counter(map(_pod_type, filter(None, pods))))
+    if not connected.keys() <= types.keys():  # a pod of a type gone from the spec: no node
+        pods = [None if pod is None or pod.pod_type not in types else pod for pod in pods]
     runs: list[scheduler.Run] = [
         [free, len(list(same)), False] for free, same in groupby(compress(frees.values(), pods))
     ]
-    connected = dict(Counter(map(_pod_type, filter(None, pods))))
-    if not connected.keys() <= types.keys():  # a pod of a type gone from the spec: skip it
-        runs = _known_runs(cs, types, gone)
     counts = {t: c for t, c in connected.items() if t in types}
     unreported = dict(cs.live)
     if cs.head:
@@ -288,21 +288,6 @@ def _node_runs(
             runs.append([resources, n, False])
         counts[t] = counts.get(t, 0) + n
     return runs, counts, connected
-
-
-def _known_runs(cs: ClusterState, types: Mapping[str, scheduler.NodeType], gone: set[str]
-                ) -> list[scheduler.Run]:
-    """The reported part of `_node_runs` leaving out pods of unknown types (rare)."""
-    runs: list[scheduler.Run] = []
-    for node, _ in cs.ray_nodes.values():
-        pod = cs.live_ips.get(node.ip)
-        if pod is None or pod.name in gone or pod.pod_type not in types:
-            continue
-        if runs and runs[-1][0] == node.available:
-            runs[-1][1] += 1  # type: ignore[operator]
-        else:
-            runs.append([node.available, 1, False])
-    return runs
 
 
 def _enforce(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import autoscaler
 from engine import state as stmod
 from tests.builders import raycluster, set_workers
 from tests.engine.test_properties import KEYS, encoded, ops, run
@@ -97,3 +98,20 @@ def test_a_repeated_report_still_removes_workers_that_passed_their_idle_timeout(
         w.settle()
         assert w.live(key) == 0
     assert encoded(worlds[0].actions) == encoded(worlds[1].actions)
+
+
+def test_a_reported_pod_of_a_type_gone_from_the_spec_is_connected_but_no_node() -> None:
+    """The pass's node view leaves out reported pods whose type the spec no longer has
+    (they are removed as "not in available_node_types"), but counts them as connected."""
+    w = world(exhaustive=False, low=2, high=2)
+    key = KEYS[0]
+    w.settle()
+    w.report_load(key)
+    cs = w.state.clusters[key]
+    types = autoscaler.node_types(cs)
+    head_type = cs.pods[cs.head].pod_type
+    without = {name: t for name, t in types.items() if name == head_type}
+    runs, counts, connected = autoscaler._node_runs(cs, without, set())
+    assert connected == {head_type: 1, "worker-node": 2}
+    assert counts == {head_type: 1}
+    assert [r[1] for r in runs] == [1]
