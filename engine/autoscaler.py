@@ -262,13 +262,15 @@ def _node_runs(
     pods = list(map(cs.live_ips.get, frees))  # the walk runs in C: the hottest loop of a pass
     if gone:
         pods = [None if pod is None or pod.name in gone else pod for pod in pods]
-    connected = dict(Counter(map(_pod_type, filter(None, pods))))
-    if not connected.keys() <= types.keys():  # a pod of a type gone from the spec: no node
+    connected: dict[str, int] = Counter(map(_pod_type, filter(None, pods)))
+    if connected.keys() <= types.keys():
+        counts = dict(connected)
+    else:  # a pod of a type gone from the spec: no node
         pods = [None if pod is None or pod.pod_type not in types else pod for pod in pods]
+        counts = {t: c for t, c in connected.items() if t in types}
     runs: list[scheduler.Run] = [
         [free, len(list(same)), False] for free, same in groupby(compress(frees.values(), pods))
     ]
-    counts = {t: c for t, c in connected.items() if t in types}
     unreported = dict(cs.live)
     if cs.head:
         head_type = cs.pods[cs.head].pod_type

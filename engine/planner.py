@@ -84,23 +84,26 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
     moved: dict[ev.ClusterKey, None] = {}
     cs = None
     last: ev.ClusterKey | None = None
+    create, delete, lease = act.CreatePod, act.DeletePod, act.RenewLease
+    add_creating, add_deleting = st.add_creating, st.add_deleting
     for action in actions:
-        if isinstance(action, act.RenewLease):
-            _record_lease(state, action, now)
+        kind = type(action)  # every action class is final: `is` tells them apart
+        if kind is lease:
+            _record_lease(state, action, now)  # type: ignore[arg-type]
             continue
         if action.cluster is not last:  # actions come grouped by cluster: one lookup each
             last = action.cluster
             cs = clusters.get(last)
         if cs is None:
             continue
-        if isinstance(action, act.CreatePod):
-            st.add_creating(cs, action.name, action.pod_type, action.role, now)
+        if kind is create:
+            add_creating(cs, action.name, action.pod_type, action.role, now)  # type: ignore[union-attr]
             moved[cs.key] = None
-        elif isinstance(action, act.DeletePod):
-            st.add_deleting(cs, action.name, now)
+        elif kind is delete:
+            add_deleting(cs, action.name, now)  # type: ignore[union-attr]
             moved[cs.key] = None
         else:
-            _RECORDERS[type(action)](state, cs, action, now, moved)
+            _RECORDERS[kind](state, cs, action, now, moved)
     if state.synced:
         state.dirty.clear()
         state.dirty.update(moved)  # counts moved: the status may follow

@@ -67,6 +67,9 @@ class Launch:
 
 def group(bundles: Sequence[tuple[Mapping[str, float], int]]) -> Demand:
     """Merge identical shapes and sort them into Ray's packing order (complex, heavy first)."""
+    if len(bundles) == 1:  # the usual report: one shape of pending task
+        resources, count = bundles[0]
+        return [(dict(resources), count)] if count > 0 else []
     merged: dict[tuple[tuple[str, float], ...], list[object]] = {}
     for resources, count in bundles:
         if count <= 0:
@@ -213,6 +216,26 @@ def pack(runs: list[Run], demand: Demand, *, strict_spread: bool = False
         if left:
             unfulfilled.append((resources, left))
     return _merge_adjacent(unfulfilled), runs
+
+
+def residual(runs: list[Run], demand: Demand) -> Demand:
+    """What `pack` leaves unplaced (the packed nodes are not needed).
+
+    One group of bundles, the usual demand, is placed run by run: a run of `k` nodes that
+    each take `f` copies places `min(left, k * f)`, as `_fill` splits it."""
+    if len(demand) != 1:
+        return pack(runs, demand)[0]
+    resources, left = demand[0]
+    for res, k, _ in runs:
+        if not fits(res, resources):  # type: ignore[arg-type]
+            continue
+        if not res:
+            break  # Ray: a fitting but empty node dict leaves the bundle unfulfilled
+        per_node = _fit_count(dict(res), resources, left)  # type: ignore[call-overload]
+        left -= min(left, k * per_node)  # type: ignore[operator]
+        if not left:
+            return []
+    return [(resources, left)]
 
 
 def _fill(res: Mapping[str, float], k: int, demand: Mapping[str, float], left: int
@@ -440,15 +463,14 @@ def decide(
         spread_adds, node_resources, counts = _reserve_spread(
             strict_spreads, node_resources, counts, types, max_workers, head_type
         )
-        pg_unfulfilled, _ = (pack(node_resources, pg_demand) if pg_demand
-                             else ([], node_resources))
+        pg_unfulfilled = residual(node_resources, pg_demand) if pg_demand else []
         max_to_add = max_workers + 1 - sum(counts.values())
         pg_adds, _ = nodes_for(types, counts, head_type, max_to_add, pg_unfulfilled)
         pg_limit = {t: spread_adds.get(t, 0) + pg_adds.get(t, 0) for t in types}
     else:
         all_demand, spread_adds, pg_limit = demand, {}, {}
         max_to_add = max_workers + 1 - sum(counts.values())
-    unfulfilled, _ = pack(node_resources, all_demand) if all_demand else ([], node_resources)
+    unfulfilled = residual(node_resources, all_demand) if all_demand else []
     demand_adds, final_unfulfilled = nodes_for(types, counts, head_type, max_to_add, unfulfilled)
     total: dict[str, int] = {}
     for t in types:
@@ -505,8 +527,8 @@ def _add_min_workers(
         max_to_add = max_workers + 1 - sum(counts.values())
         full: list[Run] = [[types[name].resources, counts[name], False]
                            for name in counts if counts[name] > 0]
-        residual, _ = pack(full, group(requests))
-        extra, _ = nodes_for(types, counts, head_type, max_to_add, residual)
+        left = residual(full, group(requests))
+        extra, _ = nodes_for(types, counts, head_type, max_to_add, left)
         for name, n in extra.items():
             if n > 0:
                 counts[name] = counts.get(name, 0) + n

@@ -597,10 +597,17 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         ip = node.ip
         available = node.available
         old = nodes.get(ip)
-        if old is None or old[0].available != available:
-            if old is not None:
-                add_free(free, old[0].available, -1.0)
-            add_free(free, available, 1.0)
+        if old is None:
+            for k, v in available.items():  # add_free, inlined: the hottest loop of a fold
+                if v > 0:
+                    free[k] = free.get(k, 0.0) + v
+        elif (before_free := old[0].available) is not available and before_free != available:
+            for k, v in before_free.items():
+                if v > 0:
+                    free[k] = free.get(k, 0.0) - v
+            for k, v in available.items():
+                if v > 0:
+                    free[k] = free.get(k, 0.0) + v
         nodes[ip] = (node, at)
         frees[ip] = available
         if node.idle_seconds > 0 and ip != head_ip:
