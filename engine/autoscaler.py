@@ -44,50 +44,37 @@ class Decision:
     types: Mapping[str, scheduler.NodeType]  # what the pass saw (runtime-refreshed resources)
 
 
-@frozen(kw_only=True)
-class LoadView:
-    """What a pass reads of the last load report, per node IP."""
-
-    last_used: Mapping[str, float]  # IP -> when the node was last busy
-    runtime: Mapping[str, dict[str, float]]  # pod type -> resources refreshed from a live node
-
-
-def view(cs: ClusterState, *, with_last_used: bool = True, now: float = 0.0) -> LoadView:
+def last_use(cs: ClusterState, now: float) -> dict[str, float]:
     """Last use by IP: an idle node since it went idle, a busy one now."""
-    load = cs.load
-    if load is None:
-        return LoadView(last_used={}, runtime={})
-    if with_last_used:
-        last_used = dict.fromkeys(cs.ray_nodes, now)
-        last_used.update(cs.idle_since)
-    else:
-        last_used = {}
-    return LoadView(
-        last_used=last_used,
-        runtime=_runtime_resources(cs, load),
-    )
+    last_used = dict.fromkeys(cs.ray_nodes, now)
+    last_used.update(cs.idle_since)
+    return last_used
 
 
-def node_types(cs: ClusterState, loads: LoadView | None = None) -> dict[str, scheduler.NodeType]:
-    """The spec's pod types as the scheduler sees them, with runtime-refreshed resources.
+def node_types(
+    cs: ClusterState, runtime: Mapping[str, dict[str, float]] | None = None
+) -> dict[str, scheduler.NodeType]:
+    """The spec's pod types as the scheduler sees them, with runtime-refreshed resources
+    (`runtime`, from `_runtime_resources`; computed here when not given).
 
     Kept from the last pass while the refreshed resources are the same (they come from
     node totals, which rarely change), so the types of a cluster are built once per spec."""
     assert cs.spec is not None
-    refreshed = (loads or view(cs)).runtime
+    if runtime is None:
+        runtime = _runtime_resources(cs, cs.load) if cs.load is not None else {}
     memo = cs.types_memo
-    if memo is not None and memo[0] == refreshed:
+    if memo is not None and memo[0] == runtime:
         types: dict[str, scheduler.NodeType] = memo[1]
         return types
     types = {
         name: scheduler.NodeType(
-            resources=refreshed.get(name, t.resources),
+            resources=runtime.get(name, t.resources),
             min_workers=t.min_workers,
             max_workers=t.max_workers,
         )
         for name, t in cs.spec.pod_types.items()
     }
-    cs.types_memo = (refreshed, types)
+    cs.types_memo = (runtime, types)
     return types
 
 
@@ -213,8 +200,8 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     """
     spec = cs.spec
     assert spec is not None
-    loads = view(cs, with_last_used=enforce, now=now)
-    types = node_types(cs, loads)
+    load = cs.load
+    types = node_types(cs, _runtime_resources(cs, load) if load is not None else {})
     terminate: list[tuple[str, str]] = []
     if enforce:
         deleting = cs.deleting
@@ -224,9 +211,9 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
             if p.role == ev.WORKER and not p.terminating and p.phase not in dead
             and p.name not in deleting
         ]
-        terminate = _enforce(cs, types, workers, loads, now, idle=idle)
+        terminate = _enforce(cs, types, workers, last_use(cs, now) if load is not None else {},
+                             now, idle=idle)
     runs, counts, connected = _node_runs(cs, types, {name for name, _ in terminate})
-    load = cs.load
     launch = scheduler.decide(
         types=types,
         head_type=spec.head_pod_type,
@@ -296,14 +283,13 @@ def _enforce(
     cs: ClusterState,
     types: Mapping[str, scheduler.NodeType],
     workers: list[ev.PodSeen],
-    loads: LoadView,
+    by_ip: Mapping[str, float],
     now: float,
     *,
     idle: bool,
 ) -> list[tuple[str, str]]:
     spec = cs.spec
     assert spec is not None
-    by_ip = loads.last_used
     last_used = {p.name: by_ip[p.ip] for p in workers if p.ip in by_ip}
     ordered = sorted(workers, key=lambda p: last_used.get(p.name, -1.0), reverse=True)
     protected = _needed_for_requests(cs, types, ordered)

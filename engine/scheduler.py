@@ -67,7 +67,9 @@ class Launch:
 
 def group(bundles: Sequence[tuple[Mapping[str, float], int]]) -> Demand:
     """Merge identical shapes and sort them into Ray's packing order (complex, heavy first)."""
-    if len(bundles) == 1:  # the usual report: one shape of pending task
+    if len(bundles) <= 1:  # the usual report: one shape of pending task, or none
+        if not bundles:
+            return []
         resources, count = bundles[0]
         return [(dict(resources), count)] if count > 0 else []
     merged: dict[tuple[tuple[str, float], ...], list[object]] = {}
