@@ -246,18 +246,20 @@ def _node_runs(
     Returns the runs, the nodes per known type and the connected nodes per type.
     """
     frees = cs.node_free
-    pods = list(map(cs.live_ips.get, frees))  # the walk runs in C: the hottest loop of a pass
-    if gone:
-        pods = [None if pod is None or pod.name in gone else pod for pod in pods]
-    connected: dict[str, int] = Counter(map(_pod_type, filter(None, pods)))
-    if connected.keys() <= types.keys():
-        counts = dict(connected)
-    else:  # a pod of a type gone from the spec: no node
-        pods = [None if pod is None or pod.pod_type not in types else pod for pod in pods]
-        counts = {t: c for t, c in connected.items() if t in types}
-    runs: list[scheduler.Run] = [
-        [free, len(list(same)), False] for free, same in groupby(compress(frees.values(), pods))
-    ]
+    joined = cs.connected
+    load = cs.load
+    if (not gone and len(cs.joined) == len(frees) and joined.keys() <= types.keys()
+            and (load is None or not load.requests)):
+        # Every reported node is a live pod of a known type: the report is the node list,
+        # and the connected counts are kept as pods and reports fold (`state.joined`).
+        # Their order differs from the report's, which only `request_resources` reads.
+        runs: list[scheduler.Run] = [
+            [free, len(list(same)), False] for free, same in groupby(frees.values())
+        ]
+        connected = dict(joined)
+        counts = dict(joined)
+    else:
+        runs, counts, connected = _walk_report(cs, types, gone)
     unreported = dict(cs.live)
     if cs.head:
         head_type = cs.pods[cs.head].pod_type
@@ -276,6 +278,26 @@ def _node_runs(
         else:
             runs.append([resources, n, False])
         counts[t] = counts.get(t, 0) + n
+    return runs, counts, connected
+
+
+def _walk_report(
+    cs: ClusterState, types: Mapping[str, scheduler.NodeType], gone: set[str]
+) -> tuple[list[scheduler.Run], dict[str, int], dict[str, int]]:
+    """The reported nodes that are live pods of known types, not removed by this pass."""
+    frees = cs.node_free
+    pods = list(map(cs.live_ips.get, frees))  # the walk runs in C
+    if gone:
+        pods = [None if pod is None or pod.name in gone else pod for pod in pods]
+    connected: dict[str, int] = Counter(map(_pod_type, filter(None, pods)))
+    if connected.keys() <= types.keys():
+        counts = dict(connected)
+    else:  # a pod of a type gone from the spec: no node
+        pods = [None if pod is None or pod.pod_type not in types else pod for pod in pods]
+        counts = {t: c for t, c in connected.items() if t in types}
+    runs: list[scheduler.Run] = [
+        [free, len(list(same)), False] for free, same in groupby(compress(frees.values(), pods))
+    ]
     return runs, counts, connected
 
 

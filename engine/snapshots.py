@@ -28,8 +28,8 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
                "uid")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
-                   "live_ips", "ray_nodes", "free_total", "node_free", "claim", "head_current",
-                   "settled", "idle_stale", "idle_timeout",
+                   "live_ips", "ray_nodes", "free_total", "node_free", "joined", "connected",
+                   "claim", "head_current", "settled", "idle_stale", "idle_timeout",
                    "templates", "types_memo"})
 
 
@@ -158,6 +158,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     for pod in cs.pods.values():
         if pod.ip and pod.live and pod.name not in cs.deleting:
             cs.live_ips[pod.ip] = pod
+    st.rejoin(cs)
     if cs.obj is not None and not cs.problems:
         try:
             cs.spec = specs.from_raycluster(cs.obj)

@@ -85,6 +85,8 @@ class ClusterState:
     ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(factory=dict)  # IP -> (node, when)
     free_total: dict[str, float] = field(factory=dict)  # free resources summed over ray_nodes
     node_free: dict[str, Mapping[str, float]] = field(factory=dict)  # IP -> free (derived)
+    joined: dict[str, str] = field(factory=dict)  # reported IP with a live pod -> type (derived)
+    connected: dict[str, int] = field(factory=dict)  # joined IPs per pod type (derived)
     idle_since: dict[str, float] = field(factory=dict)  # IP -> idle since (idle workers)
     templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
     types_memo: Any = None  # the last pass's (runtime resources, node types) (derived, unsaved)
@@ -371,7 +373,7 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
             cs.dead[pod.name] = None
         return
     if pod.ip:
-        cs.live_ips[pod.ip] = pod
+        index(cs, pod.ip, pod)
     if pod.role == ev.HEAD:
         cs.head = pod.name
         cs.head_running = pod.phase == ev.RUNNING
@@ -427,6 +429,49 @@ def _unindex(cs: ClusterState, pod: ev.PodSeen) -> None:
     entry = cs.live_ips.get(pod.ip) if pod.ip else None
     if entry is not None and entry.name == pod.name:
         del cs.live_ips[pod.ip]
+        if pod.ip in cs.joined:
+            _unjoin(cs, pod.ip)
+
+
+def index(cs: ClusterState, ip: str, pod: ev.PodSeen) -> None:
+    """Name `pod` as the live pod at `ip`; a node reported there joins it."""
+    cs.live_ips[ip] = pod
+    if ip in cs.node_free:
+        _join(cs, ip, pod.pod_type)
+
+
+def _join(cs: ClusterState, ip: str, pod_type: str) -> None:
+    """A reported node and a live pod meet at `ip` (`joined` and `connected` follow both
+    maps as they change, so a pass need not walk the report to count connected nodes)."""
+    before = cs.joined.get(ip)
+    if before == pod_type:
+        return
+    if before is not None:
+        _unjoin(cs, ip)
+    cs.joined[ip] = pod_type
+    cs.connected[pod_type] = cs.connected.get(pod_type, 0) + 1
+
+
+def _unjoin(cs: ClusterState, ip: str) -> None:
+    pod_type = cs.joined.pop(ip, None)
+    if pod_type is None:
+        return
+    left = cs.connected[pod_type] - 1
+    if left:
+        cs.connected[pod_type] = left
+    else:
+        del cs.connected[pod_type]
+
+
+def rejoin(cs: ClusterState) -> None:
+    """Rebuild `joined` and `connected` from the report and the IP index (after a restore)."""
+    cs.joined.clear()
+    cs.connected.clear()
+    get = cs.live_ips.get
+    for ip in cs.node_free:
+        pod = get(ip)
+        if pod is not None:
+            _join(cs, ip, pod.pod_type)
 
 
 def _pod_seen(state: State, event: ev.PodSeen) -> None:
@@ -444,7 +489,7 @@ def _pod_seen(state: State, event: ev.PodSeen) -> None:
                 and name not in cs.deleting:
             _unindex(cs, old)  # the IP index names the pod by IP; only a new IP moves it
             if event.ip:
-                cs.live_ips[event.ip] = event
+                index(cs, event.ip, event)
         return  # e.g. Pending -> Running: nothing a decision reads has changed
     was_head = cs.head == name
     quiet = False
@@ -470,7 +515,7 @@ def _seen_created_worker(state: State, cs: ClusterState, event: ev.PodSeen) -> b
     del cs.creating[name]
     cs.inflight[creating.pod_type] -= 1
     if event.ip:
-        cs.live_ips[event.ip] = event
+        index(cs, event.ip, event)
     _count_worker(cs, event)
     if not _status_waits(cs, event.at):
         state.dirty[cs.key] = None
@@ -534,6 +579,7 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
     if pod.ip and (entry := cs.ray_nodes.pop(pod.ip, None)) is not None:
         del cs.node_free[pod.ip]
+        _unjoin(cs, pod.ip)
         add_free(cs.free_total, entry[0].available, -1.0)
         _forget_idle(cs, pod.ip)
     if ours:
@@ -575,6 +621,8 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         frees.clear()
         idle_since.clear()
         free.clear()
+        cs.joined.clear()
+        cs.connected.clear()
         oldest = math.inf
         cs.idle_stale = False
     for ip in event.gone:
@@ -582,6 +630,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         if old is not None:
             del frees[ip]
             add_free(free, old[0].available, -1.0)
+            _unjoin(cs, ip)
         since = idle_since.pop(ip, None)
         if since is not None and since <= oldest:
             rescan = True
@@ -593,6 +642,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     at = event.at
     head = cs.pods.get(cs.head) if cs.head else None
     head_ip = head.ip if head is not None else None
+    live = cs.live_ips.get
     for node in event.nodes:
         ip = node.ip
         available = node.available
@@ -601,6 +651,9 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
             for k, v in available.items():  # add_free, inlined: the hottest loop of a fold
                 if v > 0:
                     free[k] = free.get(k, 0.0) + v
+            pod = live(ip)
+            if pod is not None:
+                _join(cs, ip, pod.pod_type)
         elif (before_free := old[0].available) is not available and before_free != available:
             for k, v in before_free.items():
                 if v > 0:
@@ -713,6 +766,8 @@ def _ray_unreachable(state: State, event: ev.RayUnreachable) -> None:
     cs.ray_nodes.clear()
     cs.node_free.clear()
     cs.free_total.clear()
+    cs.joined.clear()
+    cs.connected.clear()
     cs.idle_since.clear()
     cs.oldest_use = math.inf
     cs.idle_stale = False

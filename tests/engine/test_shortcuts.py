@@ -8,6 +8,8 @@ modes must emit exactly the same actions.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +63,7 @@ def test_partial_load_reports_decide_like_complete_ones(
 
 @settings(max_examples=100, deadline=None)
 @given(delta=st.booleans(), steps=st.lists(ops, max_size=60))
-def test_free_totals_and_the_free_map_follow_the_reported_nodes(
+def test_free_totals_the_free_map_and_the_joined_nodes_follow_the_report(
     delta: bool, steps: list[tuple[object, ...]]
 ) -> None:
     w = world(exhaustive=False, low=0, high=4)
@@ -78,6 +80,9 @@ def test_free_totals_and_the_free_map_follow_the_reported_nodes(
             assert {k: v for k, v in cs.free_total.items() if v} == {
                 k: v for k, v in expected.items() if v
             }
+            joined = {ip: cs.live_ips[ip].pod_type for ip in cs.node_free if ip in cs.live_ips}
+            assert cs.joined == joined
+            assert cs.connected == dict(Counter(joined.values()))
 
 
 def test_a_repeated_report_still_removes_workers_that_passed_their_idle_timeout() -> None:
