@@ -76,6 +76,9 @@ class PatchStatus:
     status: Mapping[str, Any] = field(eq=False)
     uid: str = ""  # preconditions: the cluster's uid ...
     fence: str = ""  # ... and its claim-holder annotation ("" = no claims)
+    # what the planner built `status` from (`engine.state.signature_of(status)`), so that
+    # recording the write need not read it back; not part of the action's value
+    signature: tuple[Any, ...] | None = field(default=None, eq=False, repr=False)
 
     @property
     def ref(self) -> str:

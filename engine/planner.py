@@ -119,7 +119,7 @@ def _record_service(state: st.State, cs: st.ClusterState, action: Any, now: floa
 
 def _record_status(state: st.State, cs: st.ClusterState, action: Any, now: float,
                    moved: dict[ev.ClusterKey, None]) -> None:
-    _status_sent(cs, action.status, now)
+    _status_sent(cs, action.status, now, action.signature)
 
 
 def _record_requeue(state: st.State, cs: st.ClusterState, action: Any, now: float,
@@ -473,7 +473,7 @@ def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
     counts = {t: n for t, n in sorted(cs.live.items()) if n}
     fence = cs.claim.fence if cs.claim is not None else ""
     out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts),
-                               uid=cs.uid, fence=fence))
+                               uid=cs.uid, fence=fence, signature=sig))
     if sent is None or sent[0][:2] != sig[:2] or sent[0][3] != sig[3]:
         _announce(cs, out)
     if conflict and (sent is None or sent[0][6] != conflict):
@@ -560,9 +560,11 @@ def timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _status_sent(cs: st.ClusterState, status: Mapping[str, Any], now: float) -> None:
+def _status_sent(cs: st.ClusterState, status: Mapping[str, Any], now: float,
+                 sig: Signature | None = None) -> None:
     old = cs.status_sent
-    sig = signature_of(status)
+    if sig is None:
+        sig = signature_of(status)
     if old is None or old[0][4] != sig[4]:
         cs.head_ready_since = now
     cs.status_sent = (sig, dict(cs.live))
