@@ -10,6 +10,7 @@ Manifests are plain dicts shared with the core's caches: executors must not muta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -141,6 +142,12 @@ class WriteClaim:
     @property
     def ref(self) -> str:
         return "WriteClaim/claim"
+
+    @property
+    def fence(self) -> str:
+        """The holder token the write sets (`<install>/<epoch>`, `engine.claims.Claim.fence`)."""
+        body = json.loads(self.claim)
+        return f"{body['install']}/{body['epoch']}"
 
 
 @frozen(kw_only=True)

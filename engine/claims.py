@@ -145,10 +145,17 @@ class Verdict(enum.Enum):
     LOSE = "lose"  # a live install of equal or narrower scope holds it
 
 
-def verdict(me: Install, claim: Claim | None, *, alive: Mapping[str, bool]) -> Verdict:
+def verdict(me: Install, claim: Claim | None, *, alive: Mapping[str, bool],
+            confirmed: bool = True) -> Verdict:
     """What `me` does about one cluster, given its claim and which installs are alive.
 
     `alive` says, for each install named in the claim, whether its lease is current.
+    `confirmed` says whether this process wrote the claim naming it (and saw the write
+    succeed): a claim naming `me` that it did not write here, left by its previous run or
+    handed over by the holder, is written again first (the next epoch, with the
+    resourceVersion precondition). Its lease may have lapsed since that claim was written
+    and another install may have taken the cluster over unseen (this install's watch may be
+    down); the precondition makes that write fail instead of two installs acting.
     """
     if claim is None or (not alive.get(claim.install, False) and claim.install != me.name):
         return Verdict.CLAIM
@@ -156,7 +163,7 @@ def verdict(me: Install, claim: Claim | None, *, alive: Mapping[str, bool]) -> V
         handoff = claim.handoff
         if handoff is not None and handoff[1] < claim.rank and alive.get(handoff[0], False):
             return Verdict.HAND_OFF
-        return Verdict.ACT
+        return Verdict.ACT if confirmed else Verdict.CLAIM
     if me.rank < claim.rank:
         handoff = claim.handoff
         if handoff is not None and handoff[0] == me.name:

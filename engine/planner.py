@@ -133,6 +133,9 @@ def _record_requeue(state: st.State, cs: st.ClusterState, action: Any, now: floa
 def _record_claim(state: st.State, cs: st.ClusterState, action: Any, now: float,
                   moved: dict[ev.ClusterKey, None]) -> None:
     cs.claim_inflight = True
+    fence = action.fence
+    mine = state.install is not None and fence.rpartition("/")[0] == state.install.name
+    cs.claim_writing = (fence, action.resource_version) if mine else None
     if action.reason == "contend" and cs.claim is not None:
         cs.contended = cs.claim.install
         cs.contended_at = now
@@ -234,7 +237,8 @@ def may_act(state: st.State, cs: st.ClusterState, now: float) -> bool:
         return True
     if not st.lease_fresh(state, cs.key[0], now) or cs.claim is None:
         return False
-    return claims.verdict(me, cs.claim, alive=_alive(state, cs, now)) is claims.Verdict.ACT
+    return claims.verdict(me, cs.claim, alive=_alive(state, cs, now),
+                          confirmed=cs.claim_confirmed == cs.claim.fence) is claims.Verdict.ACT
 
 
 def _alive(state: st.State, cs: st.ClusterState, now: float) -> dict[str, bool]:
@@ -255,7 +259,8 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
         return False, ""
     claim = cs.claim
     alive = _alive(state, cs, now)
-    verdict = claims.verdict(me, claim, alive=alive)
+    verdict = claims.verdict(me, claim, alive=alive,
+                             confirmed=claim is not None and cs.claim_confirmed == claim.fence)
     if cs.claim_inflight:  # a claim write pending: wait for its result
         return verdict is claims.Verdict.ACT, ""
     if verdict is claims.Verdict.ACT:
@@ -271,6 +276,8 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
         return True, (f"installs {', '.join(live)} also cover this cluster; {me.name} "
                       f"manages it (narrowest scope first, then the older claim)")
     if verdict is claims.Verdict.CLAIM:
+        if _confirmed_unseen(cs):
+            return False, ""  # our claim was written: wait for the watch to show it
         new = claims.claimed_by(me, claim)
         _write_claim(cs, new, "claim", out)
         out.append(act.Log(cluster=cs.key, level="INFO",
@@ -302,6 +309,12 @@ def _claim(state: st.State, me: claims.Install, cs: st.ClusterState, now: float,
                        f"narrower, or its claim is older: {me.name} will not act on it")
             _tell(cs, "Warning", "OwnershipConflict", "WARNING", message, out)
     return False, ""
+
+
+def _confirmed_unseen(cs: st.ClusterState) -> bool:
+    """Whether the watch still shows the version of the cluster that this process's last
+    confirmed claim write replaced (writing again now could only meet 409)."""
+    return bool(cs.claim_replaced) and cs.claim_rv == cs.claim_replaced
 
 
 def _tell(cs: st.ClusterState, kind: str, reason: str, level: str, message: str,

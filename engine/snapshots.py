@@ -29,7 +29,8 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "node_free", "joined", "connected",
-                   "claim", "head_current", "settled", "idle_stale", "idle_timeout",
+                   "claim", "claim_writing", "claim_confirmed", "claim_replaced",
+                   "head_current", "settled", "idle_stale", "idle_timeout",
                    "templates", "types_memo"})
 
 

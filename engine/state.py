@@ -117,6 +117,11 @@ class ClusterState:
     claim_rv: str = ""  # the resourceVersion the claim was read at (the write precondition)
     claim_since: float = 0.0  # when the current holder's claim was first seen
     claim_inflight: bool = False
+    # the claim naming us being written (its fence, the resourceVersion it replaces), and
+    # the fence of the last one this process wrote and saw succeed, and the version replaced
+    claim_writing: tuple[str, str] | None = None
+    claim_confirmed: str = ""
+    claim_replaced: str = ""
     retry_at: float = -math.inf  # after a failed call, nothing is written before this
     failed_calls: int = 0  # consecutive failed calls (the retry delay doubles with each)
     contended: str = ""  # the holder this install last reported a conflict against
@@ -708,7 +713,8 @@ def _load_changes_nothing(state: State, cs: ClusterState, event: ev.RayLoad) -> 
     if me is not None:
         claim = cs.claim
         if (claim is None or claim.install != me.name or claim.handoff is not None
-                or claim.contenders or not lease_fresh(state, cs.key[0], event.at)):
+                or claim.contenders or cs.claim_confirmed != claim.fence
+                or not lease_fresh(state, cs.key[0], event.at)):
             return False
     old = cs.load
     if old is None or not _same_bundles(old.pending, event.pending):
@@ -869,6 +875,10 @@ def _claim_result(
     if not ok or event.outcome == ev.CONFLICT:  # the watch brings the claim that won
         cs.asked_at = cs.contended_at = -math.inf  # not written: may be tried again
         retry_later(state, cs, event.at)
+    elif cs.claim_writing is not None:
+        cs.claim_confirmed, cs.claim_replaced = cs.claim_writing
+        _mark(state, cs.key)  # the claim seen may be the one just confirmed: act on it
+    cs.claim_writing = None
 
 
 def _lease_result(state: State, namespace: str, event: ev.ActionResult) -> None:

@@ -28,6 +28,13 @@ def test_the_holder_acts() -> None:
     assert verdict(WIDE, held_by(WIDE), alive={"wide": True}) is Verdict.ACT
 
 
+def test_a_claim_naming_us_that_this_process_did_not_write_is_written_again_first() -> None:
+    """Left by the install's previous run (or handed over): its lease may have lapsed since,
+    and another install may have taken the cluster over without this one seeing it."""
+    assert verdict(WIDE, held_by(WIDE), alive={"wide": True}, confirmed=False) is Verdict.CLAIM
+    assert claims.claimed_by(WIDE, held_by(WIDE)).epoch == 4
+
+
 def test_a_narrower_install_asks_a_live_wider_holder_and_waits() -> None:
     claim = held_by(WIDE)
     assert verdict(NARROW, claim, alive={"wide": True}) is Verdict.ASK

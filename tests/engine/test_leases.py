@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine import actions as act
+from engine import claims, planner
 from engine import events as ev
-from engine import planner
 from engine import state as stmod
-from engine.claims import Install
+from engine.claims import Claim, Install
 from engine.scopes import EVERYWHERE
 from tests.builders import raycluster
 
@@ -67,3 +67,49 @@ def test_a_failed_renewal_is_retried_after_a_second() -> None:
     assert act.Requeue(cluster=("", ""), at=1.5) in actions  # the driver ticks then
     state, actions = planner.step(state, ev.Tick(at=1.5))
     assert renewals(actions) == ["ray"]
+
+
+def claimed(install: str, epoch: int, rv: str) -> dict[str, Any]:
+    obj = raycluster("alpha")
+    obj["metadata"]["resourceVersion"] = rv
+    obj["metadata"]["annotations"] = {
+        claims.ANNOTATION: Claim(install=install, epoch=epoch, rank=ME.rank).encode()}
+    return obj
+
+
+def restarted(epoch: int) -> tuple[stmod.State, tuple[act.Action, ...]]:
+    """A fresh process of install ME that finds the claim its previous run wrote."""
+    state = stmod.initial(synced=True, install=ME)
+    state, _ = planner.step(state, seen(claimed(ME.name, epoch, "7"), 0.0))
+    return planner.step(state, ev.ActionResult(
+        cluster=("ray", ""), at=0.0, action="RenewLease/ray", outcome=ev.DONE))
+
+
+def writes(actions: tuple[act.Action, ...]) -> list[act.Action]:
+    return [a for a in actions if isinstance(a, (*act.EFFECTS, act.WriteClaim))]
+
+
+def test_a_restarted_install_writes_its_old_claim_again_before_acting() -> None:
+    """Found by a long stateful run: an install restarted with its watches down acted on
+    the claim its previous run had written, while another install had taken the cluster
+    over (this one's lease had lapsed meanwhile): a Service patch from an install the claim
+    no longer named. The claim is now written again first (next epoch, resourceVersion
+    precondition), and nothing else is written before that write is confirmed."""
+    state, actions = restarted(3)
+    (write,) = writes(actions)
+    assert isinstance(write, act.WriteClaim)
+    assert write.fence == f"{ME.name}/4" and write.resource_version == "7"
+    state, actions = planner.step(state, ev.ActionResult(
+        cluster=("ray", "alpha"), at=0.5, action="WriteClaim/claim", outcome=ev.DONE))
+    assert writes(actions) == []  # the watch has not shown the new claim yet
+    state, actions = planner.step(state, seen(claimed(ME.name, 4, "8"), 0.6))
+    assert any(isinstance(a, act.ApplyService) for a in actions)
+
+
+def test_a_restarted_install_that_lost_its_claim_meanwhile_never_acts() -> None:
+    state, _ = restarted(3)
+    state, actions = planner.step(state, ev.ActionResult(
+        cluster=("ray", "alpha"), at=0.5, action="WriteClaim/claim", outcome=ev.CONFLICT))
+    assert writes(actions) == []
+    state, actions = planner.step(state, seen(claimed("team-only", 4, "8"), 0.6))
+    assert not [a for a in actions if isinstance(a, act.EFFECTS)]
