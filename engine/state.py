@@ -652,7 +652,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     at = event.at
     head = cs.pods.get(cs.head) if cs.head else None
     head_ip = head.ip if head is not None else None
-    live = cs.live_ips.get
+    live, joined, connected = cs.live_ips.get, cs.joined, cs.connected
     for node in event.nodes:
         ip = node.ip
         available = node.available
@@ -662,8 +662,10 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
                 if v > 0:
                     free[k] = free.get(k, 0.0) + v
             pod = live(ip)
-            if pod is not None:
-                _join(cs, ip, pod.pod_type)
+            if pod is not None:  # _join, inlined: a new node's IP is not joined yet
+                pod_type = pod.pod_type
+                joined[ip] = pod_type
+                connected[pod_type] = connected.get(pod_type, 0) + 1
         elif (before_free := old[0].available) is not available and before_free != available:
             for k, v in before_free.items():
                 if v > 0:
