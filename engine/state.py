@@ -589,7 +589,8 @@ def _pod_gone(state: State, event: ev.PodGone) -> None:
     lost_head = pod.role == ev.HEAD and cs.head == pod.name and not ours
     if pod.ip and (entry := cs.ray_nodes.pop(pod.ip, None)) is not None:
         del cs.node_free[pod.ip]
-        _unjoin(cs, pod.ip)
+        if pod.ip in cs.joined:
+            _unjoin(cs, pod.ip)
         add_free(cs.free_total, entry[0].available, -1.0)
         _forget_idle(cs, pod.ip)
     if ours:
@@ -623,6 +624,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     cs.needs_update = True
     state.dirty[cs.key] = None
     nodes, idle_since, free, frees = cs.ray_nodes, cs.idle_since, cs.free_total, cs.node_free
+    joined, connected = cs.joined, cs.connected
     rescan = False
     if event.partial:
         oldest = least_recent_use(cs)
@@ -631,8 +633,8 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         frees.clear()
         idle_since.clear()
         free.clear()
-        cs.joined.clear()
-        cs.connected.clear()
+        joined.clear()
+        connected.clear()
         oldest = math.inf
         cs.idle_stale = False
     for ip in event.gone:
@@ -640,7 +642,8 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         if old is not None:
             del frees[ip]
             add_free(free, old[0].available, -1.0)
-            _unjoin(cs, ip)
+            if ip in joined:
+                _unjoin(cs, ip)
         since = idle_since.pop(ip, None)
         if since is not None and since <= oldest:
             rescan = True
@@ -652,7 +655,7 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
     at = event.at
     head = cs.pods.get(cs.head) if cs.head else None
     head_ip = head.ip if head is not None else None
-    live, joined, connected = cs.live_ips.get, cs.joined, cs.connected
+    live = cs.live_ips.get
     for node in event.nodes:
         ip = node.ip
         available = node.available
