@@ -388,15 +388,11 @@ def _account(cs: ClusterState, pod: ev.PodSeen) -> None:
 
 
 def _count_worker(cs: ClusterState, pod: ev.PodSeen) -> None:
-    """A live worker joins the counters (`_outdated` inlined: once per pod)."""
-    pod_type = pod.pod_type
-    cs.live[pod_type] = cs.live.get(pod_type, 0) + 1
+    """A live worker joins the counters."""
+    cs.live[pod.pod_type] = cs.live.get(pod.pod_type, 0) + 1
     cs.live_total += 1
-    spec = cs.spec
-    if spec is not None:
-        t = spec.pod_types.get(pod_type)
-        if t is None or t.launch_hash != pod.launch_hash:
-            cs.outdated += 1
+    if _outdated(cs, pod):
+        cs.outdated += 1
 
 
 def _outdated(cs: ClusterState, pod: ev.PodSeen) -> bool:
