@@ -657,21 +657,15 @@ def _ray_load(state: State, event: ev.RayLoad) -> None:
         available = node.available
         old = nodes.get(ip)
         if old is None:
-            for k, v in available.items():  # add_free, inlined: the hottest loop of a fold
-                if v > 0:
-                    free[k] = free.get(k, 0.0) + v
+            add_free(free, available, 1.0)
             pod = live(ip)
             if pod is not None:  # _join, inlined: a new node's IP is not joined yet
                 pod_type = pod.pod_type
                 joined[ip] = pod_type
                 connected[pod_type] = connected.get(pod_type, 0) + 1
         elif (before_free := old[0].available) is not available and before_free != available:
-            for k, v in before_free.items():
-                if v > 0:
-                    free[k] = free.get(k, 0.0) - v
-            for k, v in available.items():
-                if v > 0:
-                    free[k] = free.get(k, 0.0) + v
+            add_free(free, before_free, -1.0)
+            add_free(free, available, 1.0)
         nodes[ip] = (node, at)
         frees[ip] = available
         if node.idle_seconds > 0 and ip != head_ip:
