@@ -9,6 +9,7 @@ events on a fresh state, which is what a replay or a crash recovery does.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -131,9 +132,7 @@ class InstantWorld:
 
 
 def _retime(event: ev.Event, now: float) -> ev.Event:
-    import attrs
-
-    return attrs.evolve(event, at=now)
+    return dataclasses.replace(event, at=now)
 
 
 def record_run(*, clusters: int, pods_per_cluster: int, events: int, seed: int = 0,

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
-
-from attrs import field, frozen
 
 from engine.events import ClusterKey
 from engine.manifests import PodTemplate
@@ -25,13 +24,13 @@ def prefix(cluster: ClusterKey) -> str:
     return f"{cluster[1]},{cluster[0]}:"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreatePod:
     cluster: ClusterKey
     name: str
     pod_type: str
     role: str
-    template: PodTemplate = field(eq=False, repr=False)
+    template: PodTemplate = field(compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -43,7 +42,7 @@ class CreatePod:
         return self.template.manifest(self.name)
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DeletePod:
     cluster: ClusterKey
     name: str
@@ -56,37 +55,37 @@ class DeletePod:
         return f"DeletePod/{self.name}"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyService:
     """Create the head Service, or patch it to this manifest if it exists."""
 
     cluster: ClusterKey
     name: str
-    manifest: Mapping[str, Any] = field(eq=False, repr=False)
+    manifest: Mapping[str, Any] = field(compare=False, repr=False)
 
     @property
     def ref(self) -> str:
         return f"ApplyService/{self.name}"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PatchStatus:
     """Write the whole desired `status` through the status subresource."""
 
     cluster: ClusterKey
-    status: Mapping[str, Any] = field(eq=False)
+    status: Mapping[str, Any] = field(compare=False)
     uid: str = ""  # preconditions: the cluster's uid ...
     fence: str = ""  # ... and its claim-holder annotation ("" = no claims)
     # what the planner built `status` from (`engine.state.signature_of(status)`), so that
     # recording the write need not read it back; not part of the action's value
-    signature: tuple[Any, ...] | None = field(default=None, eq=False, repr=False)
+    signature: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
         return "PatchStatus/status"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EmitEvent:
     """A Kubernetes Event on the RayCluster (`type` Normal or Warning, a stable `reason`)."""
 
@@ -100,7 +99,7 @@ class EmitEvent:
         return f"EmitEvent/{self.reason}"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Log:
     """A log line about one cluster; `line` carries the `<name>,<namespace>:` prefix."""
 
@@ -117,7 +116,7 @@ class Log:
         return f"{prefix(self.cluster)} {self.level} {self.message}"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Requeue:
     """Plan this cluster again at `at` (a timer; the driver sends a `Tick` then)."""
 
@@ -129,7 +128,7 @@ class Requeue:
         return "Requeue/timer"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WriteClaim:
     """Write the `cluster.ray.io/claim` annotation (`engine.claims`), with the cluster's
     resourceVersion as a precondition: a 409 means someone else wrote first."""
@@ -150,7 +149,7 @@ class WriteClaim:
         return f"{body['install']}/{body['epoch']}"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RenewLease:
     """Create or renew this install's Lease in `namespace` (its liveness there)."""
 

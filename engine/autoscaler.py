@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import compress, groupby
 from operator import attrgetter
-
-from attrs import frozen
 
 from engine import events as ev
 from engine import scheduler
@@ -36,7 +35,7 @@ OUTDATED = "outdated"
 MAX_WORKERS = "max workers"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
     terminate: tuple[tuple[str, str], ...]  # (pod name, reason), in decision order
     launch: Mapping[str, int]

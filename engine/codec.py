@@ -8,10 +8,9 @@ and what `replay` compares.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
-
-import attrs
 
 from engine import actions as act
 from engine import events as ev
@@ -30,7 +29,7 @@ ACTION_TYPES: dict[str, type] = {
 
 
 _FIELDS: dict[type, frozenset[str]] = {
-    cls: frozenset(f.name for f in attrs.fields(cls)) for cls in EVENT_TYPES.values()
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
 }
 
 
@@ -48,14 +47,14 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if attrs.has(type(value)):
-        return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(type(value))}
     return value
 
 
 def event_to_dict(event: ev.Event) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(event).__name__}
-    for f in attrs.fields(type(event)):
+    for f in dataclasses.fields(type(event)):
         value = getattr(event, f.name)
         out[f.name] = cluster_name(value) if f.name == "cluster" else _plain(value)
     return out
@@ -63,7 +62,7 @@ def event_to_dict(event: ev.Event) -> dict[str, Any]:
 
 def action_to_dict(action: act.Action) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(action).__name__}
-    for f in attrs.fields(type(action)):
+    for f in dataclasses.fields(type(action)):
         if f.name in ("template", "signature"):  # derived, not what the action says
             continue
         value = getattr(action, f.name)

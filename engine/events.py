@@ -12,9 +12,8 @@ record itself (no copy per event); see `engine.state`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
-
-from attrs import field, frozen
 
 ClusterKey = tuple[str, str]
 """(namespace, name) of a RayCluster."""
@@ -31,7 +30,7 @@ HEAD = "head"
 WORKER = "worker"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ClusterSeen:
     """A RayCluster was listed, added or modified (any field; the core checks generation)."""
 
@@ -39,10 +38,10 @@ class ClusterSeen:
     at: float
     uid: str
     generation: int
-    obj: Mapping[str, Any] = field(eq=False, repr=False)
+    obj: Mapping[str, Any] = field(compare=False, repr=False)
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ClusterDeleted:
     """A RayCluster is gone (or being deleted): no action for it any more."""
 
@@ -50,7 +49,7 @@ class ClusterDeleted:
     at: float
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PodSeen:
     """A pod of a RayCluster was listed, added or modified (projection of the Pod)."""
 
@@ -70,7 +69,7 @@ class PodSeen:
         return not self.terminating and self.phase not in DEAD_PHASES
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PodGone:
     """A pod of a RayCluster no longer exists."""
 
@@ -79,11 +78,11 @@ class PodGone:
     name: str
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Bundle:
     """A resource shape and how many of it (Ray reports demand grouped this way)."""
 
-    resources: Mapping[str, float] = field(eq=False)
+    resources: Mapping[str, float] = field(compare=False)
     count: int = 1
 
     @property
@@ -91,25 +90,25 @@ class Bundle:
         return tuple(sorted(self.resources.items()))
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlacementGroup:
     """A pending placement group: its strategy and its unplaced bundles."""
 
     strategy: str  # PACK | SPREAD | STRICT_PACK | STRICT_SPREAD
-    bundles: tuple[Mapping[str, float], ...] = field(eq=False)
+    bundles: tuple[Mapping[str, float], ...] = field(compare=False)
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RayNode:
     """A Ray node as the GCS reports it; `ip` joins it to its pod."""
 
     ip: str
-    total: Mapping[str, float] = field(eq=False)
-    available: Mapping[str, float] = field(eq=False)
+    total: Mapping[str, float] = field(compare=False)
+    available: Mapping[str, float] = field(compare=False)
     idle_seconds: float = 0.0
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RayLoad:
     """One load report of a cluster's Ray head (every 5 s in Ray's autoscaler loop).
 
@@ -129,7 +128,7 @@ class RayLoad:
     gone: tuple[str, ...] = ()
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RayUnreachable:
     """The cluster's Ray head could not be read past its grace period: autoscaling failed."""
 
@@ -138,14 +137,14 @@ class RayUnreachable:
     reason: str
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Tick:
     """Time passed; timers due at or before `at` fire."""
 
     at: float
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Synced:
     """The driver has delivered the initial lists of its scope: decisions may start.
 
@@ -155,7 +154,7 @@ class Synced:
     at: float
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ServiceGone:
     """The head Service of a cluster was deleted (by someone else): create it again."""
 
@@ -163,7 +162,7 @@ class ServiceGone:
     at: float
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LeaseSeen:
     """An operator install's Lease in one namespace (its liveness there, `engine.claims`).
 
@@ -178,7 +177,7 @@ class LeaseSeen:
     seconds: float
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LeaseGone:
     """An install's Lease in one namespace was deleted: that install released it (uninstall)."""
 
@@ -192,7 +191,7 @@ FAILED_OUTCOME = "failed"
 CONFLICT = "conflict"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ActionResult:
     """What became of an action: `done`, `failed` (with reason), or `conflict` (HTTP 409).
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import groupby
-
-from attrs import frozen
 
 Resources = dict[str, float]
 Demand = list[tuple[Resources, int]]
@@ -43,7 +42,7 @@ STRICT_PACK = "STRICT_PACK"
 STRICT_SPREAD = "STRICT_SPREAD"
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NodeType:
     """What the scheduler needs of a pod type."""
 
@@ -57,7 +56,7 @@ Node = tuple[str, Mapping[str, float] | None]
 else None). A plain tuple: the autoscaler builds one per pod on every pass."""
 
 
-@frozen(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Launch:
     """The decision: how many pods of each type to create now, and the demand left over."""
 

@@ -10,6 +10,7 @@ object, which is what they were read from.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -60,7 +61,7 @@ def _finite(value: float) -> float | str:
 
 def _cluster(cs: st.ClusterState) -> dict[str, Any]:
     out: dict[str, Any] = {"key": list(cs.key), "phase": cs.phase.value}
-    for f in attrs.fields(st.ClusterState):
+    for f in dataclasses.fields(st.ClusterState):
         if f.name in _SKIP:
             continue
         value = getattr(cs, f.name)
@@ -124,7 +125,7 @@ def restore(data: dict[str, Any]) -> st.State:
 def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     key = (raw["key"][0], raw["key"][1])
     cs = st.ClusterState(key=key)
-    for f in attrs.fields(st.ClusterState):
+    for f in dataclasses.fields(st.ClusterState):
         if f.name in _SKIP or f.name not in raw:
             continue
         setattr(cs, f.name, copy.deepcopy(raw[f.name]))

@@ -23,9 +23,8 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
-
-from attrs import define, field
 
 from engine import claims, transitions
 from engine import events as ev
@@ -48,7 +47,7 @@ head readiness, the managing install and the ownership conflict shown. Worker co
 written at most every few seconds."""
 
 
-@define(slots=True)
+@dataclass(slots=True)
 class Creating:
     """A create the operator issued and has not yet seen as a pod."""
 
@@ -58,7 +57,7 @@ class Creating:
     acked: bool = False
 
 
-@define(slots=True)
+@dataclass(slots=True)
 class ClusterState:
     """Everything known about one RayCluster and its pods."""
 
@@ -74,31 +73,36 @@ class ClusterState:
     failures: int = 0
     backoff_until: float = 0.0
     running_since: float = -1.0
-    pods: dict[str, ev.PodSeen] = field(factory=dict)
-    creating: dict[str, Creating] = field(factory=dict)
-    deleting: dict[str, float] = field(factory=dict)
-    live: dict[str, int] = field(factory=dict)  # live workers per type (not being deleted)
+    pods: dict[str, ev.PodSeen] = field(default_factory=dict)
+    creating: dict[str, Creating] = field(default_factory=dict)
+    deleting: dict[str, float] = field(default_factory=dict)
+    live: dict[str, int] = field(default_factory=dict)  # live workers per type (not being deleted)
     live_total: int = 0
     outdated: int = 0  # live workers of an unknown type or an old launch config
     oldest_use: float = math.inf  # the least recent last-use time of any idle worker ...
     idle_stale: bool = False  # ... unless its node left since: see `least_recent_use`
-    ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(factory=dict)  # IP -> (node, when)
-    free_total: dict[str, float] = field(factory=dict)  # free resources summed over ray_nodes
-    node_free: dict[str, Mapping[str, float]] = field(factory=dict)  # IP -> free (derived)
-    joined: dict[str, str] = field(factory=dict)  # reported IP with a live pod -> type (derived)
-    connected: dict[str, int] = field(factory=dict)  # joined IPs per pod type (derived)
-    idle_since: dict[str, float] = field(factory=dict)  # IP -> idle since (idle workers)
-    templates: dict[Any, Any] = field(factory=dict)  # memo of pod templates (derived, unsaved)
+    # IP -> (node, when)
+    ray_nodes: dict[str, tuple[ev.RayNode, float]] = field(default_factory=dict)
+    # free resources summed over ray_nodes
+    free_total: dict[str, float] = field(default_factory=dict)
+    node_free: dict[str, Mapping[str, float]] = field(default_factory=dict)  # IP -> free (derived)
+    # reported IP with a live pod -> type (derived)
+    joined: dict[str, str] = field(default_factory=dict)
+    connected: dict[str, int] = field(default_factory=dict)  # joined IPs per pod type (derived)
+    idle_since: dict[str, float] = field(default_factory=dict)  # IP -> idle since (idle workers)
+    # memo of pod templates (derived, unsaved)
+    templates: dict[Any, Any] = field(default_factory=dict)
     types_memo: Any = None  # the last pass's (runtime resources, node types) (derived, unsaved)
-    inflight: dict[str, int] = field(factory=dict)  # worker creates in flight per type
+    inflight: dict[str, int] = field(default_factory=dict)  # worker creates in flight per type
     head: str = ""  # the live head pod, if any
     head_creating: str = ""  # a head create in flight, if any
     head_running: bool = False
     head_current: bool = False  # the head pod is of the spec's head type and launch config
     restart_head: bool = False  # the head must be replaced (autoscaling failed)
-    dead: dict[str, None] = field(factory=dict)  # dead pods still present (to delete)
+    dead: dict[str, None] = field(default_factory=dict)  # dead pods still present (to delete)
     counter: int = 0
-    live_ips: dict[str, ev.PodSeen] = field(factory=dict)  # live pods not being deleted, by IP
+    # live pods not being deleted, by IP
+    live_ips: dict[str, ev.PodSeen] = field(default_factory=dict)
     load: ev.RayLoad | None = None
     load_fresh: bool = False  # the last load report has not been planned on yet
     settled: bool = False  # see `_load_changes_nothing` (derived, unsaved)
@@ -137,7 +141,7 @@ class ClusterState:
         return self.key[0]
 
 
-@define(slots=True)
+@dataclass(slots=True)
 class OwnLease:
     """This install's Lease in one namespace: when it was last renewed (the fence reads it)."""
 
@@ -147,7 +151,7 @@ class OwnLease:
     inflight: bool = False
 
 
-@define(slots=True)
+@dataclass(slots=True)
 class Peer:
     """Another install's Lease in one namespace, as this install observed it."""
 
@@ -157,23 +161,23 @@ class Peer:
     gone: bool = False
 
 
-@define(slots=True)
+@dataclass(slots=True)
 class State:
     """All clusters in the operator's view, what is due, and what changed since the last plan."""
 
-    clusters: dict[ev.ClusterKey, ClusterState] = field(factory=dict)
-    dirty: dict[ev.ClusterKey, None] = field(factory=dict)
-    timers: list[tuple[float, int, ev.ClusterKey]] = field(factory=list)
+    clusters: dict[ev.ClusterKey, ClusterState] = field(default_factory=dict)
+    dirty: dict[ev.ClusterKey, None] = field(default_factory=dict)
+    timers: list[tuple[float, int, ev.ClusterKey]] = field(default_factory=list)
     timer_seq: int = 0
     cluster_seq: int = 0
     now: float = 0.0
     synced: bool = False
     exhaustive: bool = False  # reference mode: plan every cluster, take no shortcut
     install: claims.Install | None = None  # None: act on every cluster seen (no claims)
-    own_leases: dict[str, OwnLease] = field(factory=dict)  # by namespace
+    own_leases: dict[str, OwnLease] = field(default_factory=dict)  # by namespace
     lease_due: float = math.inf  # the earliest renewal due
-    peers: dict[tuple[str, str], Peer] = field(factory=dict)  # (namespace, install)
-    namespaces: dict[str, int] = field(factory=dict)  # clusters seen per namespace
+    peers: dict[tuple[str, str], Peer] = field(default_factory=dict)  # (namespace, install)
+    namespaces: dict[str, int] = field(default_factory=dict)  # clusters seen per namespace
 
 
 def initial(*, synced: bool = False, exhaustive: bool = False,

@@ -4,6 +4,7 @@ time grows on a node with nothing running. Plus the conversion on hand-built mes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import attrs
 import pytest
 from ray.core.generated import autoscaler_pb2 as pb
 
@@ -118,7 +118,8 @@ def test_the_engines_plan_launches_what_rays_scheduler_launches(head: str) -> No
     head_pod = world.pods[world.heads(key)[0]]
     load = settled_load(head)
     node = load.nodes[0]
-    real = attrs.evolve(load, at=world.now, nodes=(attrs.evolve(node, ip=head_pod.ip),))
+    real = dataclasses.replace(load, at=world.now,
+                               nodes=(dataclasses.replace(node, ip=head_pod.ip),))
     before = len(world.actions)
     world.send(real)
     launched: dict[str, int] = {}

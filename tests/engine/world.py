@@ -8,10 +8,10 @@ choose (`deliver(i)`), which is how stale views and reordered watches are modell
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-import attrs
 from attrs import define, field
 
 from engine import actions as act
@@ -220,5 +220,5 @@ def _stream(event: ev.Event) -> tuple[str, str]:
 
 def _at(event: ev.Event, now: float) -> ev.Event:
     """The event as observed now (delivery time, not the time it was queued)."""
-    return attrs.evolve(event, at=now)
+    return dataclasses.replace(event, at=now)
 
