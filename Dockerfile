@@ -2,7 +2,8 @@
 # the Ray load adapter can read each cluster's GCS. Runs as a non-root user (uid 1000) and
 # works with a read-only root filesystem: nothing is written at run time, no .pyc either.
 #
-# Build with `scripts/build-image` (it fills .image/wheels first), or by hand:
+# Build with `scripts/build-image` (it fills .image/wheels first, the engine compiled with
+# mypyc unless `--engine pure`), or by hand:
 #   pip wheel --wheel-dir .image/wheels '.[ray]'
 #   docker build -t ray-operator:dev .
 # RUN steps need no network: every wheel comes from .image/wheels. BASE can be any Debian or

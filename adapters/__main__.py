@@ -26,6 +26,7 @@ from adapters.ray_poll import ADDRESS, Poller
 from driver.budget import Budget
 from driver.metrics import Metrics
 from driver.operator import Operator
+from engine import build as engine_build
 from engine import claims, codec, scopes
 from engine import state as st
 
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                  + ("--no-ray-load" if args.no_ray_load else "the ray package is not "
                     "installed: pip install 'ray-operator[ray]'")
                  + "), so workers follow minWorkers/maxWorkers only")
+    log.info(f"ray-operator {op.name}: engine {engine_build.describe()}")
     process.run()
     if elector is not None:
         if lost.is_set():

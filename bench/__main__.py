@@ -27,6 +27,7 @@ from bench import peers as bp2
 from bench import process as bp
 from bench import sim as bs
 from bench import workloads
+from engine import build
 
 SCALES = {
     "small": {"b1_events": 100_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
@@ -56,7 +57,7 @@ def header() -> dict[str, Any]:
         pass
     return {"python": platform.python_version(), "implementation": platform.python_implementation(),
             "machine": f"{cpu}, {os.cpu_count()} cores", "commit": commit or "unknown",
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "engine": build.describe()}
 
 
 def row(name: str, unit: str, stats: dict[str, Any], target: str, ok: bool | None,
@@ -264,7 +265,8 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
 
 def show(head: dict[str, Any], rows: list[dict[str, Any]], console: Console) -> None:
     console.print(f"[bold]ray-operator benchmarks[/bold]  commit {head['commit']}  "
-                  f"Python {head['python']}  {head['machine']}  {head['date']}")
+                  f"Python {head['python']}  engine {head['engine']}  {head['machine']}  "
+                  f"{head['date']}")
     table = Table(show_lines=False)
     for column in ("benchmark", "median", "min", "max", "unit", "target", "ok", "note"):
         table.add_column(column, overflow="fold")

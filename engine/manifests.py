@@ -104,8 +104,8 @@ def pod(spec: ClusterSpec, pod_type: PodType, *, name: str, role: str,
     first["args"] = [start_script(spec, pod_type, role)]
     env = [e for e in first.get("env") or [] if e.get("name") not in _ENV_NAMES]
     env.append({"name": "RAY_HEAD_IP", "value": spec.service_name})
-    env.append({"name": "RAY_OVERRIDE_RESOURCES", "value": json.dumps(dict(resources),
-                                                                      sort_keys=True)})
+    env.append({"name": "RAY_OVERRIDE_RESOURCES", "value": json.dumps(
+        {k: _whole(v) for k, v in resources.items()}, sort_keys=True)})
     first["env"] = env
     pod_spec["containers"] = [first, *containers[1:]]
     pod_spec.setdefault("restartPolicy", "Never")
@@ -113,6 +113,12 @@ def pod(spec: ClusterSpec, pod_type: PodType, *, name: str, role: str,
 
 
 _ENV_NAMES = frozenset({"RAY_HEAD_IP", "RAY_OVERRIDE_RESOURCES"})
+
+
+def _whole(value: float) -> float:
+    """A whole number as an int (`1.0` -> `1`): the spec gives ints, Ray reports floats, and
+    a pod's manifest must not depend on which of the two its type's resources came from."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def start_script(spec: ClusterSpec, pod_type: PodType, role: str) -> str:

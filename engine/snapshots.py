@@ -33,6 +33,7 @@ _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_s
                    "claim", "claim_writing", "claim_confirmed", "claim_replaced",
                    "head_current", "settled", "idle_stale", "idle_timeout",
                    "templates", "types_memo"})
+_RESTORED = frozenset({"dead", "deleting"})  # saved in another form: restored one by one
 
 
 def snapshot(state: st.State) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     key = (raw["key"][0], raw["key"][1])
     cs = st.ClusterState(key=key)
     for f in dataclasses.fields(st.ClusterState):
-        if f.name in _SKIP or f.name not in raw:
+        if f.name in _SKIP or f.name in _RESTORED or f.name not in raw:
             continue
         setattr(cs, f.name, copy.deepcopy(raw[f.name]))
     cs.phase = Phase(raw["phase"])

@@ -142,3 +142,4 @@ def test_the_operator_in_the_image_manages_a_simulated_cluster(
             output, _ = container.communicate(timeout=60)
         assert container.returncode == 0, output
         assert "alpha,ray: INFO claiming the cluster for image (epoch 1)" in output
+        assert "image: engine compiled (mypyc)" in output  # scripts/build-image's default

@@ -115,6 +115,7 @@ def stale_writes(world_trace: str) -> list[str]:
     return out
 
 
+@pytest.mark.patches_engine
 def test_a_cut_off_install_decides_no_write_after_its_lease_deadline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

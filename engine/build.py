@@ -1,0 +1,34 @@
+"""Which build of the engine is running: pure Python, or compiled with mypyc.
+
+The hot modules (`setup.py`, `COMPILED`) can be built as C extensions from the same source;
+the pure-Python build stays the reference and both must decide alike
+(tests/engine/test_compiled.py). Benchmarks and the operator's start-up line say which one
+ran, since their figures differ by about a quarter.
+"""
+
+from __future__ import annotations
+
+from importlib.machinery import EXTENSION_SUFFIXES
+from types import ModuleType
+
+from engine import actions, autoscaler, events, planner, scheduler, state
+
+MODULES: tuple[ModuleType, ...] = (events, actions, state, planner, autoscaler, scheduler)
+
+
+def compiled_modules() -> list[str]:
+    """The hot modules loaded from a C extension."""
+    return [m.__name__ for m in MODULES if str(m.__file__).endswith(tuple(EXTENSION_SUFFIXES))]
+
+
+def compiled() -> bool:
+    return len(compiled_modules()) == len(MODULES)
+
+
+def describe() -> str:
+    done = compiled_modules()
+    if not done:
+        return "pure Python"
+    if len(done) == len(MODULES):
+        return "compiled (mypyc)"
+    return f"partly compiled ({', '.join(done)}): rebuild with scripts/compile-engine"
