@@ -3,7 +3,7 @@
 With `RAY_OPERATOR_COMPILE=1` the engine's hot modules are compiled to C extensions with
 mypyc (from mypy): the same source, type-checked, with native classes for the state and its
 values. Without it the package is pure Python, which stays the reference: both builds must
-make the same decisions (tests/engine/test_compiled.py), and docs/decisions.md ("The engine
+make the same decisions (tests/compiled/test_compiled.py), and docs/decisions.md ("The engine
 can be compiled") says why and what it costs. A compiled build needs mypy and a C compiler
 in the build environment, so it is built without isolation:
 

@@ -2,7 +2,7 @@
 
 The hot modules (`setup.py`, `COMPILED`) can be built as C extensions from the same source;
 the pure-Python build stays the reference and both must decide alike
-(tests/engine/test_compiled.py). Benchmarks and the operator's start-up line say which one
+(tests/compiled/test_compiled.py). Benchmarks and the operator's start-up line say which one
 ran, since their figures differ by about a quarter.
 """
 
