@@ -1,8 +1,11 @@
-"""`python -m bench [--scale small|full] [--json FILE] [--only B1,B2,...]`: the benchmarks.
+"""`python -m bench [--scale small|full] [--json FILE] [--only B1,B2,...] [--compiled]`: the
+benchmarks.
 
 Each figure is the median of several runs with min and max, printed next to its target.
-The header names the machine, Python and git commit so figures can be compared. No test
-asserts timings (machines are noisy); CI runs `--scale small` as a smoke test.
+The header names the machine, Python, the engine build (pure Python, or compiled with mypyc:
+`--compiled` builds it and runs the benchmarks on it) and git commit so figures can be
+compared. No test asserts timings (machines are noisy); CI runs `--scale small` as a smoke
+test.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,9 +47,11 @@ SCALES = {
 
 
 def header() -> dict[str, Any]:
+    commit = os.environ.get(COMMIT_VARIABLE, "")
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+        commit = commit or subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+            cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         commit = ""
     cpu = platform.processor() or platform.machine()
@@ -283,14 +290,37 @@ def _num(value: float) -> str:
     return f"{value:.2f}"
 
 
+COMMIT_VARIABLE = "RAY_OPERATOR_BENCH_COMMIT"  # the checkout a compiled install was built from
+
+
+def _run_compiled(argv: list[str]) -> int:
+    """Build a compiled install of this checkout (scripts/compile-engine) and run the same
+    benchmarks on it, in a fresh process where only that install is importable."""
+    checkout = Path(__file__).resolve().parents[1]
+    target = Path(tempfile.mkdtemp(prefix="ray-operator-compiled-"))
+    try:
+        subprocess.run([str(checkout / "scripts" / "compile-engine"), str(target)], check=True)
+        env = {**os.environ, "PYTHONPATH": str(target), "PYTHONSAFEPATH": "1",
+               COMMIT_VARIABLE: header()["commit"]}
+        return subprocess.run([sys.executable, "-m", "bench", *argv], env=env,
+                              check=False).returncode
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--only", metavar="IDS", help=f"comma list of {','.join(BENCHMARKS)}")
     parser.add_argument("--plot", metavar="FILE", help="also plot B2 and B3 against scale "
                         "(PNG or SVG, by the suffix)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="build the engine with mypyc (needs a C compiler) and run on it")
     args = parser.parse_args(argv)
+    if args.compiled and not build.compiled():
+        return _run_compiled([a for a in argv if a != "--compiled"])
     wanted = args.only.split(",") if args.only else list(BENCHMARKS)
     unknown = [w for w in wanted if w not in BENCHMARKS]
     if unknown:
