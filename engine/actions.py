@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.events import ClusterKey
+from engine.events import ClusterKey, copyable
 from engine.manifests import PodTemplate
 
 
@@ -169,6 +169,8 @@ class RenewLease:
 
 Action = (CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log | Requeue
           | WriteClaim | RenewLease)
+copyable(CreatePod, DeletePod, ApplyService, PatchStatus, EmitEvent, Log, Requeue, WriteClaim,
+         RenewLease)
 EFFECTS = (CreatePod, DeletePod, ApplyService, PatchStatus)
 """Writes that act on a cluster: only its claim holder may make them (`engine.claims`)."""
 RESULTS = (CreatePod, DeletePod, ApplyService, PatchStatus, WriteClaim, RenewLease)

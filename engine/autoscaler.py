@@ -43,6 +43,9 @@ class Decision:
     types: Mapping[str, scheduler.NodeType]  # what the pass saw (runtime-refreshed resources)
 
 
+ev.copyable(Decision)
+
+
 def last_use(cs: ClusterState, now: float) -> dict[str, float]:
     """Last use by IP: an idle node since it went idle, a busy one now."""
     last_used = dict.fromkeys(cs.ray_nodes, now)

@@ -11,9 +11,11 @@ record itself (no copy per event); see `engine.state`.
 
 from __future__ import annotations
 
+import copyreg
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 ClusterKey = tuple[str, str]
 """(namespace, name) of a RayCluster."""
@@ -210,3 +212,28 @@ Event = (
     ClusterSeen | ClusterDeleted | PodSeen | PodGone | RayLoad | RayUnreachable | Tick
     | ActionResult | Synced | ServiceGone | LeaseSeen | LeaseGone
 )
+
+T = TypeVar("T")
+
+
+def copyable(*classes: type) -> None:
+    """Copy and pickle these frozen dataclasses by building a new value from their fields.
+
+    The compiled build (mypyc, `setup.py`) cannot restore a frozen dataclass through
+    `__setstate__` (its `__setattr__` refuses), so `copy.deepcopy` and `pickle` of a state
+    holding events would fail there; building the value again works in both builds."""
+    for cls in classes:
+        copyreg.pickle(cls, _reduce)
+
+
+def _reduce(value: Any) -> tuple[Any, tuple[type, dict[str, Any]]]:
+    return _rebuild, (type(value), {f.name: getattr(value, f.name)
+                                    for f in dataclasses.fields(value)})
+
+
+def _rebuild(cls: type[T], fields: dict[str, Any]) -> T:
+    return cls(**fields)
+
+
+copyable(ClusterSeen, ClusterDeleted, PodSeen, PodGone, Bundle, PlacementGroup, RayNode, RayLoad,
+         RayUnreachable, Tick, Synced, ServiceGone, LeaseSeen, LeaseGone, ActionResult)

@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
+from engine.events import copyable
+
 Resources = dict[str, float]
 Demand = list[tuple[Resources, int]]
 """Grouped demand: (resource shape, how many), in Ray's packing order once sorted."""
@@ -62,6 +64,9 @@ class Launch:
 
     to_launch: Mapping[str, int]
     unfulfilled: Demand
+
+
+copyable(NodeType, Launch)
 
 
 def group(bundles: Sequence[tuple[Mapping[str, float], int]]) -> Demand:
