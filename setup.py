@@ -17,17 +17,6 @@ import os
 
 from setuptools import setup
 
-# The modules every event and every decision runs through; the rest of `engine` (spec
-# parsing, manifests, snapshots, claims) runs once per cluster change and stays Python.
-COMPILED = [
-    "engine/events.py",
-    "engine/actions.py",
-    "engine/state.py",
-    "engine/planner.py",
-    "engine/autoscaler.py",
-    "engine/scheduler.py",
-]
-
 
 def _extensions() -> list[object]:
     flag = os.environ.get("RAY_OPERATOR_COMPILE", "")
@@ -37,7 +26,10 @@ def _extensions() -> list[object]:
         return []
     from mypyc.build import mypycify
 
-    return list(mypycify(COMPILED, opt_level="3"))
+    from engine.build import MODULES  # the one list of the modules to compile
+
+    return list(mypycify([f"{m.__name__.replace('.', '/')}.py" for m in MODULES],
+                         opt_level="3"))
 
 
 setup(ext_modules=_extensions())

@@ -1,7 +1,7 @@
 """Which build of the engine is running: pure Python, or compiled with mypyc.
 
-The hot modules (`setup.py`, `COMPILED`) can be built as C extensions from the same source;
-the pure-Python build stays the reference and both must decide alike
+The hot modules (`MODULES`, which `setup.py` compiles) can be built as C extensions from the
+same source; the pure-Python build stays the reference and both must decide alike
 (tests/compiled/test_compiled.py). Benchmarks and the operator's start-up line say which one
 ran, since their figures differ by about a quarter.
 """
@@ -13,6 +13,8 @@ from types import ModuleType
 
 from engine import actions, autoscaler, events, planner, scheduler, state
 
+# The modules every event and every decision runs through; the rest of `engine` (spec
+# parsing, manifests, snapshots, claims) runs once per cluster change and stays Python.
 MODULES: tuple[ModuleType, ...] = (events, actions, state, planner, autoscaler, scheduler)
 
 
