@@ -41,8 +41,9 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             pytest.fail(f"CI must build the compiled engine, but there is {reason}")
         pytest.skip(reason)
     target = tmp_path_factory.mktemp("compiled")
-    subprocess.run([str(ROOT / "scripts" / "compile-engine"), str(target)], check=True,
-                   capture_output=True, text=True)
+    done = subprocess.run([str(ROOT / "scripts" / "compile-engine"), str(target)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     yield target
 
 
