@@ -2,8 +2,9 @@
 
 A compiled install of this checkout is built once (`scripts/compile-engine`, about 30 s).
 The benchmark workloads then run on each build and must give the same events, the same
-actions as JSON (manifests included) and the same final snapshot, byte for byte; and the
-engine's, the simulator's and the stateful suites pass on the compiled build. Without a C
+actions as JSON (manifests included) and the same final snapshot, byte for byte; every
+bundled simulator scenario must leave the same trace; and the engine's, the simulator's and
+the stateful suites pass on the compiled build. Without a C
 compiler or Python's headers these tests skip, except under CI (`CI=true`), where a skip
 would hide a build that no longer compiles or no longer decides alike.
 """
@@ -77,6 +78,20 @@ def test_both_builds_decide_alike(compiled: Path, tmp_path: Path) -> None:
                  None)
     assert first is None, (
         f"line {first}:\n pure:     {pure[first][:300]}\n compiled: {native[first][:300]}")
+
+
+def test_every_bundled_scenario_traces_alike(compiled: Path, tmp_path: Path) -> None:
+    script = ROOT / "tests" / "compiled" / "scenarios.py"
+    for build in ("pure", "compiled"):
+        (tmp_path / build).mkdir()
+        subprocess.run([sys.executable, str(script), str(tmp_path / build)], check=True,
+                       env=_env(compiled if build == "compiled" else None), cwd=tmp_path)
+    names = sorted(p.name for p in (tmp_path / "pure").iterdir())
+    assert len(names) >= 10 and names == sorted(p.name for p in (tmp_path / "compiled").iterdir())
+    for name in names:
+        pure = (tmp_path / "pure" / name).read_text()
+        assert pure, name
+        assert (tmp_path / "compiled" / name).read_text() == pure, name
 
 
 def test_the_suites_pass_compiled(compiled: Path) -> None:
