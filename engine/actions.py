@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from engine.events import ClusterKey, copyable
 from engine.manifests import PodTemplate
@@ -169,8 +169,7 @@ class RenewLease:
 
 Action = (CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log | Requeue
           | WriteClaim | RenewLease)
-copyable(CreatePod, DeletePod, ApplyService, PatchStatus, EmitEvent, Log, Requeue, WriteClaim,
-         RenewLease)
+copyable(*get_args(Action))
 EFFECTS = (CreatePod, DeletePod, ApplyService, PatchStatus)
 """Writes that act on a cluster: only its claim holder may make them (`engine.claims`)."""
 RESULTS = (CreatePod, DeletePod, ApplyService, PatchStatus, WriteClaim, RenewLease)

@@ -15,7 +15,7 @@ import copyreg
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 ClusterKey = tuple[str, str]
 """(namespace, name) of a RayCluster."""
@@ -235,5 +235,4 @@ def _rebuild(cls: type[T], fields: dict[str, Any]) -> T:
     return cls(**fields)
 
 
-copyable(ClusterSeen, ClusterDeleted, PodSeen, PodGone, Bundle, PlacementGroup, RayNode, RayLoad,
-         RayUnreachable, Tick, Synced, ServiceGone, LeaseSeen, LeaseGone, ActionResult)
+copyable(*get_args(Event), Bundle, PlacementGroup, RayNode)

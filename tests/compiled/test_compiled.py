@@ -4,9 +4,9 @@ A compiled install of this checkout is built once (`scripts/compile-engine`, abo
 The benchmark workloads then run on each build and must give the same events, the same
 actions as JSON (manifests included) and the same final snapshot, byte for byte; every
 bundled simulator scenario must leave the same trace; and the engine's, the simulator's and
-the stateful suites pass on the compiled build. Without a C
-compiler or Python's headers these tests skip, except under CI (`CI=true`), where a skip
-would hide a build that no longer compiles or no longer decides alike.
+the stateful suites pass on the compiled build. Without a C compiler or Python's headers
+these tests skip, except under CI (`CI=true`), where a skip would hide a build that no
+longer compiles or no longer decides alike.
 """
 
 from __future__ import annotations
