@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from bench import workloads
-from engine import manifests
+from engine.labels import LABEL_CLUSTER, LABEL_KIND
 from sim.api import Client
 from sim.scenario import OperatorSpec, Scenario, Step
 from sim.world import World, tune_gc
@@ -51,7 +51,7 @@ def burst(*, clusters: int, workers: int) -> dict[str, float]:
     pods = clusters * workers
 
     def watch(resource: str, kind: str, obj: dict[str, Any]) -> None:
-        if resource != "pods" or obj["metadata"]["labels"].get(manifests.LABEL_KIND) != "worker":
+        if resource != "pods" or obj["metadata"]["labels"].get(LABEL_KIND) != "worker":
             return
         name = obj["metadata"]["name"]
         if kind == "DELETED":
@@ -116,9 +116,9 @@ def fairness(*, clusters: int, big: int, qps: float, burst_size: int) -> dict[st
         if resource != "pods" or kind != "ADDED":
             return
         labels = obj["metadata"]["labels"]
-        if labels.get(manifests.LABEL_KIND) != "worker":
+        if labels.get(LABEL_KIND) != "worker":
             return
-        key = (obj["metadata"]["namespace"], labels[manifests.LABEL_CLUSTER])
+        key = (obj["metadata"]["namespace"], labels[LABEL_CLUSTER])
         if world.now >= start and key == ("ns0", "c0"):
             creates.append(world.now)
         if key in asked and key not in first and world.now >= asked[key]:

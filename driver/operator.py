@@ -20,9 +20,10 @@ from driver import execute, translate
 from driver.budget import Budget
 from driver.metrics import Metrics
 from engine import actions as act
-from engine import claims, manifests, planner, scopes
+from engine import claims, planner, scopes
 from engine import events as ev
 from engine import state as st
+from engine.labels import LABEL_CLUSTER
 
 TraceHook = Callable[[str, "Operator", Any], None]
 CALLS = {act.RenewLease: -1, act.WriteClaim: -1, act.CreatePod: 0, act.DeletePod: 0,
@@ -32,8 +33,8 @@ lease that cannot be renewed fences the whole install), pods, then the Service, 
 and Events last (logs and timers cost nothing)."""
 WATCHED: dict[str, str | None] = {
     "rayclusters": None,
-    "pods": manifests.LABEL_CLUSTER,
-    "services": manifests.LABEL_CLUSTER,
+    "pods": LABEL_CLUSTER,
+    "services": LABEL_CLUSTER,
     "leases": claims.LEASE_LABEL,
 }
 """What an operator lists and watches, with the label selector of each: every RayCluster;

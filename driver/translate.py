@@ -12,8 +12,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from engine import claims, manifests
+from engine import claims
 from engine import events as ev
+from engine.labels import LABEL_CLUSTER, LABEL_HASH, LABEL_KIND, LABEL_TYPE
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -68,7 +69,7 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
     """A Pod watch event, or None for a pod that is not a Ray node of some cluster."""
     meta = _meta(obj)
     labels = meta.get("labels") or {}
-    cluster_name = labels.get(manifests.LABEL_CLUSTER)
+    cluster_name = labels.get(LABEL_CLUSTER)
     if not cluster_name:
         return None
     key = _key(str(meta.get("namespace") or "default"), str(cluster_name))
@@ -80,12 +81,12 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
         cluster=key,
         at=at,
         name=str(meta["name"]),
-        pod_type=intern(str(labels.get(manifests.LABEL_TYPE, ""))),
-        role=ev.HEAD if labels.get(manifests.LABEL_KIND) == ev.HEAD else ev.WORKER,
+        pod_type=intern(str(labels.get(LABEL_TYPE, ""))),
+        role=ev.HEAD if labels.get(LABEL_KIND) == ev.HEAD else ev.WORKER,
         phase=intern(str(status.get("phase") or ev.PENDING)),
         ip=str(status.get("podIP") or ""),
         terminating=bool(meta.get("deletionTimestamp")),
-        launch_hash=intern(str(labels.get(manifests.LABEL_HASH, ""))),
+        launch_hash=intern(str(labels.get(LABEL_HASH, ""))),
         uid=str(meta.get("uid") or ""),
     )
 
@@ -93,7 +94,7 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
 def service_cluster(obj: Mapping[str, Any]) -> ev.ClusterKey | None:
     """The cluster whose head Service this is, or None for a Service that is not ours."""
     meta = _meta(obj)
-    cluster_name = (meta.get("labels") or {}).get(manifests.LABEL_CLUSTER)
+    cluster_name = (meta.get("labels") or {}).get(LABEL_CLUSTER)
     if not cluster_name:
         return None
     return _key(str(meta.get("namespace") or "default"), str(cluster_name))

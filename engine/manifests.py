@@ -23,14 +23,16 @@ from typing import Any
 from attrs import field, frozen
 
 from engine import events as ev
+from engine.labels import (
+    LABEL_CLUSTER,
+    LABEL_COMPONENT,
+    LABEL_HASH,
+    LABEL_KIND,
+    LABEL_MANAGED_BY,
+    LABEL_TYPE,
+    MANAGED_BY,
+)
 from engine.spec import ClusterSpec, PodType
-
-MANAGED_BY = "ray-operator"
-LABEL_CLUSTER = "ray-cluster-name"
-LABEL_KIND = "ray-node-type"
-LABEL_TYPE = "ray-user-node-type"
-LABEL_HASH = "ray-launch-config"
-LABEL_COMPONENT = "cluster.ray.io/component"
 
 
 def pod_name(spec: ClusterSpec, pod_type: PodType, counter: int) -> str:
@@ -87,7 +89,7 @@ def pod(spec: ClusterSpec, pod_type: PodType, *, name: str, role: str,
         LABEL_KIND: role,
         LABEL_TYPE: pod_type.name,
         LABEL_HASH: pod_type.launch_hash,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        LABEL_MANAGED_BY: MANAGED_BY,
     })
     if role == ev.HEAD:
         labels[LABEL_COMPONENT] = spec.service_name
@@ -145,7 +147,7 @@ def service(spec: ClusterSpec) -> dict[str, Any]:
         "metadata": {
             "name": spec.service_name,
             "namespace": spec.namespace,
-            "labels": {LABEL_CLUSTER: spec.name, "app.kubernetes.io/managed-by": MANAGED_BY},
+            "labels": {LABEL_CLUSTER: spec.name, LABEL_MANAGED_BY: MANAGED_BY},
             "ownerReferences": [owner_reference(spec)],
         },
         "spec": {

@@ -32,10 +32,11 @@ from fractions import Fraction
 from typing import Any
 
 import attrs
-from attrs import define, field, frozen
+from attrs import field, frozen
 
-from engine import quantities
-from engine.errors import InvalidSpec, Problem
+from engine import checks, podconfig, quantities
+from engine.checks import Checker
+from engine.errors import InvalidSpec
 
 API_VERSION = "cluster.ray.io/v1"
 KIND = "RayCluster"
@@ -44,6 +45,12 @@ DEFAULT_HEAD_PORT = 6379
 DEFAULT_UPSCALING_SPEED = 1.0
 DEFAULT_IDLE_TIMEOUT_MINUTES = 5.0
 SERVICE_SUFFIX = "-ray-head"
+MAX_WORKERS = 100_000
+"""The most workers of a cluster or of a pod type (bounds above it are refused: a minimum of
+a billion would make one decision a billion pod creates)."""
+MAX_UPSCALING_SPEED = 1e6
+MAX_IDLE_TIMEOUT_MINUTES = 1e7
+MAX_POD_TYPES = 100
 
 DEFAULT_SERVICE_PORTS: tuple[tuple[str, int], ...] = (
     ("client", 10001),
@@ -52,7 +59,6 @@ DEFAULT_SERVICE_PORTS: tuple[tuple[str, int], ...] = (
 )
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _HEAD_PORT = re.compile(r"--port[= ]+(\d+)")
 _MAX_CLUSTER_NAME = 63 - len(SERVICE_SUFFIX)
 
@@ -146,65 +152,6 @@ class ClusterSpec:
         return 60.0 * self.idle_timeout_minutes
 
 
-@define
-class _Checker:
-    """Collects problems while a RayCluster is read; raises them all at the end."""
-
-    problems: list[Problem] = field(factory=list)
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path=path, message=message))
-
-    def mapping(self, value: object, path: str, *, required: bool = True) -> Mapping[str, Any]:
-        if value is None and not required:
-            return {}
-        if not isinstance(value, Mapping):
-            self.add(path, f"expected an object, got {_show(value)}")
-            return {}
-        return value
-
-    def string(self, value: object, path: str) -> str | None:
-        if not isinstance(value, str) or not value:
-            self.add(path, f"expected a non-empty string, got {_show(value)}")
-            return None
-        return value
-
-    def integer(self, value: object, path: str, *, minimum: int | None = 0) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(path, f"expected an integer, got {_show(value)}")
-            return None
-        if minimum is not None and value < minimum:
-            self.add(path, f"expected an integer >= {minimum}, got {value}")
-            return None
-        return value
-
-    def number(self, value: object, path: str) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.add(path, f"expected a number, got {_show(value)}")
-            return None
-        return float(value)
-
-    def strings(self, value: object, path: str) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.add(path, f"expected a list of strings, got {_show(value)}")
-            return ()
-        return tuple(value)
-
-    def unknown(self, obj: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
-        for key in obj:
-            if key not in allowed:
-                self.add(f"{path}.{key}", f"unknown field; expected one of {sorted(allowed)}")
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "nothing"
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = None
                     ) -> ClusterSpec:
     """Read and validate a RayCluster object; raise `InvalidSpec` listing every problem.
@@ -213,12 +160,16 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
     did not change apart from its bounds reuse what was read of it before: a `helm upgrade`
     of `minWorkers` does not re-parse and re-hash every pod template.
     """
-    check = _Checker()
+    check = Checker()
+    if checks.depth_exceeds(obj):
+        check.add("object", f"nested deeper than {checks.MAX_DEPTH} levels")
+        raise InvalidSpec(tuple(check.problems))
     root = check.mapping(obj, "object")
     if root.get("apiVersion", API_VERSION) != API_VERSION:
-        check.add("apiVersion", f"expected {API_VERSION!r}, got {_show(root.get('apiVersion'))}")
+        check.add("apiVersion",
+                  f"expected {API_VERSION!r}, got {checks.show(root.get('apiVersion'))}")
     if root.get("kind", KIND) != KIND:
-        check.add("kind", f"expected {KIND!r}, got {_show(root.get('kind'))}")
+        check.add("kind", f"expected {KIND!r}, got {checks.show(root.get('kind'))}")
     meta = check.mapping(root.get("metadata"), "metadata")
     name = _cluster_name(check, meta.get("name"))
     namespace = check.string(meta.get("namespace", "default"), "metadata.namespace") or ""
@@ -230,16 +181,18 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
 
     global_max = None
     if "maxWorkers" in spec:
-        global_max = check.integer(spec["maxWorkers"], "spec.maxWorkers")
+        global_max = check.integer(spec["maxWorkers"], "spec.maxWorkers", maximum=MAX_WORKERS)
     speed = DEFAULT_UPSCALING_SPEED
     if "upscalingSpeed" in spec:
-        value = check.number(spec["upscalingSpeed"], "spec.upscalingSpeed")
+        value = check.number(spec["upscalingSpeed"], "spec.upscalingSpeed",
+                             maximum=MAX_UPSCALING_SPEED)
         if value is not None and not value > 0:
             check.add("spec.upscalingSpeed", f"expected a number > 0, got {spec['upscalingSpeed']}")
         speed = value if value is not None and value > 0 else speed
     idle = DEFAULT_IDLE_TIMEOUT_MINUTES
     if "idleTimeoutMinutes" in spec:
-        value = check.number(spec["idleTimeoutMinutes"], "spec.idleTimeoutMinutes")
+        value = check.number(spec["idleTimeoutMinutes"], "spec.idleTimeoutMinutes",
+                             maximum=MAX_IDLE_TIMEOUT_MINUTES)
         if value is not None and value < 0:
             check.add("spec.idleTimeoutMinutes", f"expected a number >= 0, got {value:g}")
         idle = value if value is not None and value >= 0 else idle
@@ -253,6 +206,9 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
                 "the Ray Kubernetes Operator does not support setting a custom Redis password",
             )
     head_port = infer_head_port(head_cmds)
+    if not 1 <= head_port <= 65535:
+        check.add("spec.headStartRayCommands", "the head's --port must be between 1 and 65535")
+        head_port = DEFAULT_HEAD_PORT
     head_cmds = head_cmds or default_head_commands(head_port)
     worker_cmds = worker_cmds or default_worker_commands(head_port)
     ports = _service_ports(check, spec.get("headServicePorts"), head_port)
@@ -260,10 +216,16 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
     head_type = check.string(spec.get("headPodType"), "spec.headPodType")
     raw_types = spec.get("podTypes")
     if not isinstance(raw_types, list) or not raw_types:
-        check.add("spec.podTypes", f"expected a non-empty list of podTypes, got {_show(raw_types)}")
+        check.add("spec.podTypes",
+                  f"expected a non-empty list of podTypes, got {checks.show(raw_types)}")
+        raw_types = []
+    elif len(raw_types) > MAX_POD_TYPES:
+        check.add("spec.podTypes", f"expected at most {MAX_POD_TYPES} podTypes, got "
+                                   f"{len(raw_types)}")
         raw_types = []
     types = _pod_types(check, raw_types, global_max, head_type, head_cmds, worker_cmds,
-                       previous.pod_types if previous is not None else {})
+                       previous.pod_types if previous is not None else {},
+                       cluster=name, namespace=namespace)
     if head_type is not None and raw_types and head_type not in types:
         names = [t.get("name") for t in raw_types if isinstance(t, Mapping)]
         check.add("spec.headPodType", f"{head_type!r} names no podType; expected one of {names}")
@@ -293,7 +255,7 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
     )
 
 
-def _cluster_name(check: _Checker, value: object) -> str:
+def _cluster_name(check: Checker, value: object) -> str:
     name = check.string(value, "metadata.name")
     if name is None:
         return ""
@@ -311,7 +273,8 @@ def infer_head_port(commands: Sequence[str]) -> int:
     for cmd in commands:
         match = _HEAD_PORT.search(cmd)
         if match:
-            return int(match.group(1))
+            digits = match.group(1)
+            return int(digits) if len(digits) <= 9 else 0  # 0: out of range either way
     return DEFAULT_HEAD_PORT
 
 
@@ -326,27 +289,28 @@ def default_worker_commands(port: int) -> tuple[str, ...]:
     return ("ray stop", f"ulimit -n 65536; ray start --address=$RAY_HEAD_IP:{port}")
 
 
-def _service_ports(check: _Checker, raw: object, head_port: int) -> tuple[ServicePort, ...]:
-    """Defaults merged by name with the user's ports (same name replaces, new names append)."""
+_PORT_FIELDS = frozenset({"name", "port", "targetPort", "protocol"})
+
+
+def _service_ports(check: Checker, raw: object, head_port: int) -> tuple[ServicePort, ...]:
+    """Defaults merged by name with the user's ports (same name replaces, new names append);
+    each as the API server checks a Service port, and no two on one port and protocol."""
     merged: dict[str, ServicePort] = {
         n: ServicePort(name=n, port=p, target_port=p, protocol="TCP")
         for n, p in DEFAULT_SERVICE_PORTS
     }
-    if raw is not None and not isinstance(raw, list):
-        check.add("spec.headServicePorts", f"expected a list of ports, got {_show(raw)}")
-        raw = []
-    for i, item in enumerate(raw or []):
+    for i, item in enumerate(check.items(raw, "spec.headServicePorts")):
         path = f"spec.headServicePorts[{i}]"
         entry = check.mapping(item, path)
+        check.unknown(entry, _PORT_FIELDS, path)
         port_name = check.string(entry.get("name"), f"{path}.name")
-        port = check.integer(entry.get("port"), f"{path}.port", minimum=1)
-        target = entry.get("targetPort")
-        if isinstance(target, bool) or not isinstance(target, int | str):
-            check.add(f"{path}.targetPort", f"expected an integer or a name, got {_show(target)}")
-            target = None
+        if port_name is not None:
+            check.rule(port_name, f"{path}.name", checks.dns_label(port_name))
+        port = check.integer(entry.get("port"), f"{path}.port", minimum=1, maximum=65535)
+        target = _target_port(check, entry.get("targetPort"), f"{path}.targetPort")
         protocol = entry.get("protocol")
         if protocol is not None and protocol not in ("TCP", "UDP", "SCTP"):
-            check.add(f"{path}.protocol", f"expected TCP, UDP or SCTP, got {_show(protocol)}")
+            check.add(f"{path}.protocol", f"expected TCP, UDP or SCTP, got {checks.show(protocol)}")
         if port_name and port is not None and target is not None:
             merged[port_name] = ServicePort(
                 name=port_name, port=port, target_port=target, protocol=protocol
@@ -355,17 +319,39 @@ def _service_ports(check: _Checker, raw: object, head_port: int) -> tuple[Servic
         merged["gcs-server"] = ServicePort(
             name="gcs-server", port=head_port, target_port=head_port, protocol="TCP"
         )
+    seen: dict[tuple[int, str], str] = {}
+    for p in merged.values():
+        other = seen.setdefault((p.port, p.protocol or "TCP"), p.name)
+        if other != p.name:
+            check.add("spec.headServicePorts",
+                      f"ports {other!r} and {p.name!r} both use {p.port}/{p.protocol or 'TCP'}")
     return tuple(merged.values())
 
 
+def _target_port(check: Checker, value: object, path: str) -> int | str | None:
+    if isinstance(value, str):
+        why = checks.port_name(value)
+        if why is None:
+            return value
+        check.rule(value, path, why)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        check.add(path, f"expected a port number or name, got {checks.show(value)}")
+        return None
+    return check.integer(value, path, minimum=1, maximum=65535)
+
+
 def _pod_types(
-    check: _Checker,
+    check: Checker,
     raw_types: list[Any],
     global_max: int | None,
     head_type: str | None,
     head_cmds: tuple[str, ...],
     worker_cmds: tuple[str, ...],
     previous: Mapping[str, PodType],
+    *,
+    cluster: str,
+    namespace: str,
 ) -> dict[str, PodType]:
     types: dict[str, PodType] = {}
     for i, raw in enumerate(raw_types):
@@ -373,15 +359,17 @@ def _pod_types(
         item = check.mapping(raw, path)
         check.unknown(item, _POD_TYPE_FIELDS, path)
         type_name = check.string(item.get("name"), f"{path}.name")
-        if type_name is not None and not (_LABEL_VALUE.match(type_name) and len(type_name) <= 63):
-            check.add(f"{path}.name", f"{type_name!r} is not a valid label value (63 chars)")
+        if type_name is not None:
+            check.rule(type_name, f"{path}.name", checks.label_value(type_name))
         if type_name is not None and type_name in types:
             check.add(f"{path}.name", f"duplicate podType name {type_name!r}")
         is_head = type_name == head_type
-        low = check.integer(item.get("minWorkers", 0), f"{path}.minWorkers")
+        low = check.integer(item.get("minWorkers", 0), f"{path}.minWorkers",
+                            maximum=MAX_WORKERS)
         low = low if low is not None else 0
         if "maxWorkers" in item:
-            high = check.integer(item["maxWorkers"], f"{path}.maxWorkers")
+            high = check.integer(item["maxWorkers"], f"{path}.maxWorkers",
+                                 maximum=MAX_WORKERS)
         elif is_head:
             high = low  # the head type has no workers unless asked (legacy default 0)
         else:
@@ -402,8 +390,14 @@ def _pod_types(
         if setup and alias and setup != alias:
             check.add(f"{path}.workerSetupCommands", "differs from setupCommands (its alias)")
         setup = setup or alias
-        pod_config = _pod_config(check, item.get("podConfig"), f"{path}.podConfig")
-        resources = _resources(check, pod_config, item.get("rayResources"), path)
+        generate_name = _generate_name(item.get("podConfig"), type_name or "pod")
+        before = len(check.problems)
+        pod_config = podconfig.read(check, item.get("podConfig"), f"{path}.podConfig",
+                                    cluster=cluster, namespace=namespace,
+                                    prefix=f"{cluster}-{generate_name}")
+        readable = len(check.problems) == before  # else its resources are not read
+        resources = _resources(check, pod_config if readable else {},
+                               item.get("rayResources"), path)
         if type_name is None or type_name in types:
             continue
         types[type_name] = PodType(
@@ -414,51 +408,24 @@ def _pod_types(
             setup_commands=setup,
             pod_config=pod_config,
             launch_hash=launch_hash(pod_config, setup, start),
-            generate_name=_generate_name(pod_config, type_name),
+            generate_name=generate_name,
             source=source,
         )
     return types
 
 
-def _pod_config(check: _Checker, raw: object, path: str) -> Mapping[str, Any]:
-    config = check.mapping(raw, path)
-    if not config:
-        return config
-    meta = check.mapping(config.get("metadata"), f"{path}.metadata", required=False)
-    if "name" in meta:
-        check.add(f"{path}.metadata.name", "must not be set; pods are named by the operator")
-    pod_spec = check.mapping(config.get("spec"), f"{path}.spec")
-    containers = pod_spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        check.add(f"{path}.spec.containers", f"expected a non-empty list, got {_show(containers)}")
-        return config
-    for j, container in enumerate(containers):
-        cpath = f"{path}.spec.containers[{j}]"
-        c = check.mapping(container, cpath)
-        check.string(c.get("name"), f"{cpath}.name")
-        check.string(c.get("image"), f"{cpath}.image")
-        res = check.mapping(c.get("resources"), f"{cpath}.resources", required=False)
-        for part in ("requests", "limits"):
-            values = check.mapping(res.get(part), f"{cpath}.resources.{part}", required=False)
-            for key, value in values.items():
-                try:
-                    if quantities.parse(value) < 0:
-                        check.add(f"{cpath}.resources.{part}.{key}", "must not be negative")
-                except quantities.QuantityError as exc:
-                    check.add(f"{cpath}.resources.{part}.{key}", str(exc))
-    return config
-
-
 def _resources(
-    check: _Checker, pod_config: Mapping[str, Any], ray_resources: object, path: str
+    check: Checker, pod_config: Mapping[str, Any], ray_resources: object, path: str
 ) -> dict[str, float]:
     detected = detect_resources(pod_config)
     overrides = check.mapping(ray_resources, f"{path}.rayResources", required=False)
     for key, value in overrides.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            check.add(f"{path}.rayResources.{key}", f"expected a number >= 0, got {_show(value)}")
-            continue
-        detected[str(key)] = value
+        where = f"{path}.rayResources[{key}]"
+        amount = check.number(value, where)
+        if amount is not None and amount < 0:
+            check.add(where, f"expected a number >= 0, got {checks.show(value)}")
+        elif amount is not None:
+            detected[str(key)] = value
     return detected
 
 
@@ -512,7 +479,7 @@ def launch_hash(config: Mapping[str, Any], setup: Sequence[str], start: Sequence
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _generate_name(config: Mapping[str, Any], type_name: str) -> str:
+def _generate_name(config: object, type_name: str) -> str:
     meta = config.get("metadata") if isinstance(config, Mapping) else None
     prefix = meta.get("generateName") if isinstance(meta, Mapping) else None
     if isinstance(prefix, str) and prefix:

@@ -30,7 +30,7 @@ from typing import Any
 
 from attrs import define, field
 
-from engine import manifests
+from engine.labels import LABEL_CLUSTER, LABEL_KIND
 from sim.api import Api
 
 PORT = re.compile(r"--port[= ]+(\d+)")
@@ -70,7 +70,7 @@ class ProcessKubelet:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         labels = meta.get("labels") or {}
-        if manifests.LABEL_CLUSTER not in labels:
+        if LABEL_CLUSTER not in labels:
             return
         if kind == "DELETED" or meta.get("deletionTimestamp"):
             self.waiting.discard(key)  # (unbound pods are removed by the API at once)
@@ -99,12 +99,12 @@ class ProcessKubelet:
 
     def _head(self, pod: dict[str, Any]) -> tuple[str, int] | None:
         """The running head of the pod's cluster: its IP and its GCS port."""
-        cluster = pod["metadata"]["labels"][manifests.LABEL_CLUSTER]
+        cluster = pod["metadata"]["labels"][LABEL_CLUSTER]
         ns = pod["metadata"]["namespace"]
         for (pod_ns, _), other in self.api.objects["pods"].items():
             labels = other["metadata"].get("labels") or {}
-            if (pod_ns == ns and labels.get(manifests.LABEL_CLUSTER) == cluster
-                    and labels.get(manifests.LABEL_KIND) == "head"
+            if (pod_ns == ns and labels.get(LABEL_CLUSTER) == cluster
+                    and labels.get(LABEL_KIND) == "head"
                     and not other["metadata"].get("deletionTimestamp")
                     and (other.get("status") or {}).get("phase") == "Running"):
                 return str(other["status"]["podIP"]), _port(other)
@@ -115,7 +115,7 @@ class ProcessKubelet:
         if pod is None:
             self.waiting.discard(key)
             return
-        head = pod["metadata"]["labels"].get(manifests.LABEL_KIND) == "head"
+        head = pod["metadata"]["labels"].get(LABEL_KIND) == "head"
         ip = f"127.0.0.{self.next_ip}"
         args = [ray_command(), "start", "--block", f"--node-ip-address={ip}",
                 "--disable-usage-stats"]

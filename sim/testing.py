@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from engine import manifests
+from engine.labels import LABEL_CLUSTER
 from sim import report
 from sim.clusters import cluster_object
 from sim.scenario import OperatorSpec, Scenario
@@ -133,7 +133,7 @@ class WorldMachine(RuleBasedStateMachine):
     def every_pod_belongs_to_a_live_cluster_or_is_going(self) -> None:
         api = self.world.api
         for (ns, name), pod in api.objects["pods"].items():
-            owner = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_CLUSTER)
+            owner = (pod["metadata"].get("labels") or {}).get(LABEL_CLUSTER)
             assert owner is None or (ns, owner) in api.objects["rayclusters"] or pod[
                 "metadata"].get("deletionTimestamp"), f"pod {ns}/{name} outlived its cluster"
 

@@ -34,9 +34,10 @@ from driver.budget import Budget
 from driver.execute import ApiError
 from driver.operator import WATCHED, Operator
 from engine import actions as act
-from engine import claims, codec, manifests, ownership
+from engine import claims, codec, ownership
 from engine import events as ev
 from engine import state as st
+from engine.labels import LABEL_CLUSTER, LABEL_KIND, LABEL_TYPE
 from sim import ray as raymodel
 from sim.api import Api, Client, Fault
 from sim.scenario import Expectation, Scenario, Step
@@ -279,7 +280,7 @@ class World:
                 return
             key = (meta["namespace"], meta["name"])
         elif resource in ("pods", "services"):
-            owner = (meta.get("labels") or {}).get(manifests.LABEL_CLUSTER)
+            owner = (meta.get("labels") or {}).get(LABEL_CLUSTER)
             if not owner or (verb == "create" and meta["uid"] not in self.api.live_uids):
                 return
             key = (meta["namespace"], owner)
@@ -442,7 +443,7 @@ class World:
 
     def _cluster_of(self, pod: dict[str, Any]) -> ev.ClusterKey | None:
         labels = pod["metadata"].get("labels") or {}
-        name = labels.get(manifests.LABEL_CLUSTER)
+        name = labels.get(LABEL_CLUSTER)
         return (pod["metadata"]["namespace"], name) if name else None
 
     def _pods_of(self, cluster: ev.ClusterKey) -> list[tuple[tuple[str, str], dict[str, Any]]]:
@@ -471,7 +472,7 @@ class World:
         if cluster is None:
             return
         rc = self._rc(cluster)
-        role = pod["metadata"]["labels"].get(manifests.LABEL_KIND)
+        role = pod["metadata"]["labels"].get(LABEL_KIND)
         if role == ev.HEAD:
             rc.head_up = True
             rc.join(key[1], pod["status"]["podIP"], raymodel.pod_resources(pod), self.now)
@@ -493,7 +494,7 @@ class World:
         name = pod["metadata"]["name"]
         if name not in rc.nodes:
             return
-        if pod["metadata"]["labels"].get(manifests.LABEL_KIND) == ev.HEAD:
+        if pod["metadata"]["labels"].get(LABEL_KIND) == ev.HEAD:
             rc.head_up = False
             for node in list(rc.nodes):
                 rc.leave(node, self.now)
@@ -561,9 +562,9 @@ class World:
         ns, name = args["cluster"].split("/")
         candidates = [
             key for key, pod in self._pods_of((ns, name))
-            if pod["metadata"]["labels"].get(manifests.LABEL_KIND) == args["role"]
+            if pod["metadata"]["labels"].get(LABEL_KIND) == args["role"]
             and (args.get("type") is None
-                 or pod["metadata"]["labels"].get(manifests.LABEL_TYPE) == args["type"])
+                 or pod["metadata"]["labels"].get(LABEL_TYPE) == args["type"])
             and not pod["metadata"].get("deletionTimestamp")
         ]
         return candidates[0] if candidates else None
@@ -631,13 +632,13 @@ class World:
                 if not p["metadata"].get("deletionTimestamp")
                 and (p.get("status") or {}).get("phase") in ("Pending", "Running")]
         workers: Counter[str] = Counter(
-            p["metadata"]["labels"].get(manifests.LABEL_TYPE, "")
-            for p in pods if p["metadata"]["labels"].get(manifests.LABEL_KIND) == ev.WORKER)
+            p["metadata"]["labels"].get(LABEL_TYPE, "")
+            for p in pods if p["metadata"]["labels"].get(LABEL_KIND) == ev.WORKER)
         rc = self.api.objects["rayclusters"].get((ns, name))
         status = (rc or {}).get("status") or {}
         services = sum(1 for (sns, _), s in self.api.objects["services"].items()
                        if sns == ns and (s["metadata"].get("labels") or {}).get(
-                           manifests.LABEL_CLUSTER) == name)
+                           LABEL_CLUSTER) == name)
         claim = self._claim_of((ns, name), rc) if rc is not None else None
         return {"exists": rc is not None, "phase": status.get("phase", ""),
                 "managedBy": claim.install if claim is not None else "",
@@ -684,7 +685,7 @@ class World:
         """The management graph (engine.ownership) of what is there now and who acted, as
         if claims had settled."""
         clusters = list(self.api.objects["rayclusters"])
-        pods = [(ns, name, (pod["metadata"].get("labels") or {}).get(manifests.LABEL_CLUSTER))
+        pods = [(ns, name, (pod["metadata"].get("labels") or {}).get(LABEL_CLUSTER))
                 for (ns, name), pod in self.api.objects["pods"].items()]
         graph = ownership.build(
             installs={name: op.scope for name, op in self.operators.items()},
@@ -720,7 +721,7 @@ class World:
                     self.violations.append(f"end: {ns}/{name}: {have} live workers of type "
                                            f"{pod_type.get('name')} above maxWorkers {top}")
         for (ns, pod_name), pod in sorted(self.api.objects["pods"].items()):
-            cluster = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_CLUSTER)
+            cluster = (pod["metadata"].get("labels") or {}).get(LABEL_CLUSTER)
             if cluster and (ns, cluster) not in self.api.objects["rayclusters"] and not pod[
                     "metadata"].get("deletionTimestamp"):
                 self.violations.append(f"end: pod {ns}/{pod_name} belongs to no live cluster")

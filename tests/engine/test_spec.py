@@ -67,7 +67,7 @@ def test_quantities_must_parse() -> None:
     container["resources"]["requests"]["cpu"] = "lots"
     found = problems(obj)
     assert found[0].startswith(
-        "spec.podTypes[1].podConfig.spec.containers[0].resources.requests.cpu: expected a quantity"
+        "spec.podTypes[1].podConfig.spec.containers[0].resources.requests[cpu]: expected a quantity"
     )
 
 
