@@ -23,6 +23,7 @@ from typing import Any
 from attrs import field, frozen
 
 from engine import events as ev
+from engine import shell
 from engine.labels import (
     LABEL_CLUSTER,
     LABEL_COMPONENT,
@@ -126,17 +127,11 @@ def _whole(value: float) -> float:
 def start_script(spec: ClusterSpec, pod_type: PodType, role: str) -> str:
     setup = list(pod_type.setup_commands)
     if role == ev.HEAD:
-        start = [_blocking(c) for c in spec.head_start_ray_commands]
+        start = [shell.blocking(c) for c in spec.head_start_ray_commands]
         return "; ".join([*setup, *start])
-    start = [_blocking(c) for c in spec.worker_start_ray_commands]
+    start = [shell.blocking(c) for c in spec.worker_start_ray_commands]
     loop = "while true; do " + "; ".join(start) + "; sleep 5; done"
     return "; ".join([*setup, loop])
-
-
-def _blocking(command: str) -> str:
-    if "ray start" in command and "--block" not in command:
-        return command + " --block"
-    return command
 
 
 def service(spec: ClusterSpec) -> dict[str, Any]:
