@@ -124,8 +124,10 @@ class KubeApi:
         raw = response.data or b"{}"
         try:
             payload: dict[str, Any] = json.loads(raw)
-        except ValueError:
-            payload = {"message": raw.decode(errors="replace")}
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
+            payload = {"message": raw[:1000].decode(errors="replace")}
+        if not isinstance(payload, dict):
+            payload = {"message": str(payload)[:1000]}
         return response.status, payload, _retry_after(response.headers)
 
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
@@ -172,8 +174,15 @@ class KubeApi:
             ops.append({"op": "test", "path": f"/metadata/annotations/{_pointer(key)}",
                         "value": value})
         ops.append({"op": "add", "path": "/status", "value": dict(status)})
-        return self._call("PATCH", url_path, body=ops, content_type=JSON_PATCH, verb="patch",
-                          resource=f"{resource}/status")
+        try:
+            return self._call("PATCH", url_path, body=ops, content_type=JSON_PATCH,
+                              verb="patch", resource=f"{resource}/status")
+        except ApiError as exc:
+            if exc.status in (400, 422, 500) and "test" in str(exc).lower():
+                # A failed `test` operation is the precondition failing, which callers
+                # treat as the 409 it means (the object is not what the write assumed).
+                raise ApiError(409, "Conflict", str(exc)) from exc
+            raise
 
     def watch(self, resource: str, namespace: str | None, selector: str | None,
               resource_version: str, *, timeout: int = 60
@@ -205,7 +214,7 @@ class KubeApi:
                         continue
                     try:
                         event = json.loads(line)
-                    except ValueError as exc:
+                    except (ValueError, RecursionError) as exc:
                         self.on_malformed(resource, f"not JSON ({exc}): {line[:200]!r}")
                         continue
                     kind = event.get("type") if isinstance(event, dict) else None

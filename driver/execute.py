@@ -5,7 +5,10 @@ both provide it. Outcomes follow the Kubernetes contract:
 - create: 201 -> done; 409 -> re-observe: the pod is there -> conflict (the watch will show
   it), it is not -> failed; anything else -> failed with the reason;
 - delete: done, or 404 (already gone) -> done; 409 -> re-observe: gone -> done, else failed;
-- the head Service: create, or on 409 patch it to the manifest;
+- the head Service: create, or on 409 patch it to the manifest if the RayCluster owns it
+  (a Service of that name owned by anything else is a conflict, never changed);
+- 400, 413, 415 and 422 say the request itself is wrong (`rejected`: sending it again
+  cannot help); 403 is `forbidden` (RBAC, a quota or a policy: retried with backoff);
 - status: a patch of the status subresource; 409 -> conflict (the engine sends it again);
 - Events: posted best-effort (a failure is logged, never retried);
 - Log: written by the caller's log sink with the cluster prefix;
@@ -97,8 +100,22 @@ def execute(api: Api, action: act.Action, at: float, *,
     except ApiError as exc:
         if exc.status == 409 and isinstance(action, act.CreatePod | act.DeletePod):
             return _reobserve(api, action, at, exc)
-        outcome = ev.CONFLICT if exc.status == 409 else ev.FAILED_OUTCOME
-        return result(action, at, outcome, str(exc))
+        return result(action, at, outcome_of(exc.status), str(exc))
+
+
+REFUSED = frozenset({400, 413, 415, 422})
+"""Answers that say the request itself is wrong: the same request would fail again."""
+
+
+def outcome_of(status: int) -> str:
+    """The engine's outcome for a failed call's HTTP status (0: no answer)."""
+    if status == 409:
+        return ev.CONFLICT
+    if status in REFUSED:
+        return ev.REJECTED
+    if status == 403:
+        return ev.FORBIDDEN
+    return ev.FAILED_OUTCOME
 
 
 def _reobserve(api: Api, action: act.CreatePod | act.DeletePod, at: float,
@@ -136,12 +153,18 @@ def _effect(api: Api, action: act.Action, at: float) -> ev.ActionResult:
             existing = api.get("services", namespace, action.name)
             owners = {r.get("uid") for r in existing["metadata"].get("ownerReferences") or []}
             mine = {r.get("uid") for r in action.manifest["metadata"].get("ownerReferences", [])}
-            if owners and mine and not owners & mine:
-                raise ApiError(409, "Conflict", f"service {action.name} belongs to another "
-                                                "RayCluster of that name") from exc
+            if not owners & mine:  # never patched: it is someone else's
+                raise ApiError(409, "Conflict", f"a Service named {action.name} exists and is "
+                                                "not owned by this RayCluster; the operator "
+                                                "leaves it alone (delete or rename it)") from exc
+            spec = dict(action.manifest["spec"])
+            selector = dict(spec["selector"])
+            for key in (existing.get("spec") or {}).get("selector") or {}:
+                selector.setdefault(key, None)  # exactly the head's selector, nothing else
+            spec["selector"] = selector
             api.patch("services", namespace, action.name,
                       {"metadata": {"labels": action.manifest["metadata"]["labels"]},
-                       "spec": action.manifest["spec"]})
+                       "spec": spec})
     elif isinstance(action, act.PatchStatus):
         api.patch_status("rayclusters", namespace, action.cluster[1], action.status,
                          precondition=Precondition(

@@ -20,7 +20,7 @@ from driver import execute, translate
 from driver.budget import Budget
 from driver.metrics import Metrics
 from engine import actions as act
-from engine import claims, planner, scopes
+from engine import claims, errors, planner, scopes
 from engine import events as ev
 from engine import state as st
 from engine.labels import LABEL_CLUSTER
@@ -96,9 +96,9 @@ class Operator:
             if resource == "leases":
                 return translate.lease(kind, obj, at)
             return translate.service(kind, obj, at)
-        except translate.Malformed as exc:
+        except Exception as exc:  # Malformed, or a shape nothing foresaw: never fatal
             self.malformed += 1
-            self.log(f"skipping a malformed {resource} object: {exc}")
+            self.log(f"skipping a malformed {resource} object: {errors.describe(exc)}")
             self.metrics.malformed(resource)
             return None
 
@@ -166,7 +166,11 @@ class Operator:
                 event = inbox.popleft()
                 handled += 1
                 self.trace("event", self, event)
-                self.state, actions = planner.step(self.state, event)
+                try:
+                    self.state, actions = planner.step(self.state, event)
+                except Exception as exc:  # the engine contains faults per cluster; this is
+                    self._engine_fault(event, exc)  # the last line: the process goes on
+                    continue
                 for action in actions:
                     self.trace("action", self, action)
                     self.metrics.observe(action)
@@ -207,12 +211,24 @@ class Operator:
             return
         if isinstance(action, act.EFFECTS):
             self.trace("write", self, action)
-        outcome = execute.execute(self.api, action, at, log=self._log_line,
-                                  requeue=self._requeue, event_time=self.timestamp)
+        try:
+            outcome = execute.execute(self.api, action, at, log=self._log_line,
+                                      requeue=self._requeue, event_time=self.timestamp)
+        except Exception as exc:  # the request could not even be built or sent
+            self.metrics.failed(action, 0)
+            self.log(f"{act.prefix(action.cluster)} ERROR {action.ref} could not be sent: "
+                     f"{errors.describe(exc)}")
+            outcome = (execute.result(action, at, ev.REJECTED, errors.describe(exc))
+                       if isinstance(action, act.RESULTS) else None)
         if outcome is not None:
             if outcome.outcome == ev.FAILED_OUTCOME:
                 self.metrics.failed(action, execute.status_of(outcome.reason))
             self.inbox.append(outcome)
+
+    def _engine_fault(self, event: ev.Event, exc: Exception) -> None:
+        self.metrics.errors.labels(kind="engine", code="0").inc()
+        self.log(f"ERROR the engine failed on {type(event).__name__} and dropped it: "
+                 f"{errors.describe(exc)}")
 
     def _log_line(self, line: act.Log) -> None:
         self.log(line.line)

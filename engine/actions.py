@@ -113,6 +113,8 @@ class Log:
 
     @property
     def line(self) -> str:
+        if not self.cluster[1]:  # about the install, not a cluster
+            return f"{self.level} {self.message}"
         return f"{prefix(self.cluster)} {self.level} {self.message}"
 
 

@@ -42,3 +42,14 @@ class IllegalTransition(Exception):
         self.phase = phase
         self.trigger = trigger
         super().__init__(f"no transition from phase {phase.value!r} on {trigger}")
+
+
+def describe(exc: BaseException, limit: int = 400) -> str:
+    """`Type: message` of an exception, short and never raising itself (a message may be
+    huge, or its `__str__` may fail: it can carry a tenant's data)."""
+    try:
+        text = str(exc)
+    except Exception:  # the message itself cannot be shown
+        text = "(no message)"
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

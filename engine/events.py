@@ -191,11 +191,15 @@ class LeaseGone:
 DONE = "done"
 FAILED_OUTCOME = "failed"
 CONFLICT = "conflict"
+REJECTED = "rejected"  # the request itself is wrong (400, 413, 415, 422): it fails again
+FORBIDDEN = "forbidden"  # 403: RBAC, a quota or a policy refuses it for now
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ActionResult:
-    """What became of an action: `done`, `failed` (with reason), or `conflict` (HTTP 409).
+    """What became of an action: `done`, `failed` (with reason), `conflict` (HTTP 409; for
+    the head Service: a Service of its name that is not the cluster's), `rejected` (the API
+    refused the request as it is) or `forbidden` (HTTP 403).
 
     `action` names it as `<ActionType>/<target>` (see `engine.actions.Action.ref`); a
     lease renewal's result names `(namespace, "")` as its cluster.

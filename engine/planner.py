@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine import actions as act
-from engine import autoscaler, claims, manifests
+from engine import autoscaler, claims, errors, manifests
 from engine import events as ev
 from engine import state as st
 from engine.phases import Phase
@@ -42,6 +42,8 @@ from engine.scheduler import NodeType
 from engine.spec import PodType
 
 STATUS_PERIOD = st.STATUS_PERIOD
+NO_CLUSTER: ev.ClusterKey = ("", "")
+"""The key of actions about the install rather than a cluster (lease timers, its logs)."""
 
 Signature = st.Signature
 signature_of = st.signature_of
@@ -53,11 +55,13 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
         return ()
     out: list[act.Action] = []
     clusters = state.clusters
+    if state.faults:
+        _plan_faults(state, out)
     if state.install is not None and now >= state.lease_due:
         _plan_leases(state, now, out)
     if state.exhaustive:
         for cs in clusters.values():
-            _plan_cluster(state, cs, now, out, exhaustive=True)
+            _plan_guarded(state, cs, now, out, exhaustive=True)
         return tuple(out)
     dirty = state.dirty
     keys = dirty if len(dirty) < 2 else sorted(
@@ -66,8 +70,34 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
     for key in keys:
         found = clusters.get(key)
         if found is not None:
-            _plan_cluster(state, found, now, out)
+            _plan_guarded(state, found, now, out)
     return tuple(out)
+
+
+def _plan_guarded(state: st.State, cs: st.ClusterState, now: float, out: list[act.Action],
+                  *, exhaustive: bool = False) -> None:
+    """Plan one cluster behind a bulkhead: if deciding for it raises (nothing it contains
+    may crash the engine), none of its actions of this plan go out, and it is planned again
+    in phase Error, which writes only its status and a Warning Event."""
+    start = len(out)
+    try:
+        _plan_cluster(state, cs, now, out, exhaustive=exhaustive)
+    except Exception as exc:
+        del out[start:]
+        st.quarantine(state, cs, now, "planning", exc)
+        try:
+            _plan_cluster(state, cs, now, out)
+        except Exception as again:  # even its status cannot be planned: log it, and wait
+            del out[start:]
+            state.faults.append(f"{act.prefix(cs.key)} planning its status failed too: "
+                                f"{errors.describe(again)}")
+
+
+def _plan_faults(state: st.State, out: list[act.Action]) -> None:
+    """Log the faults contained outside any cluster since the last plan."""
+    for fault in state.faults:
+        out.append(act.Log(cluster=NO_CLUSTER, level="ERROR", message=f"contained: {fault}"))
+    state.faults.clear()
 
 
 def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
@@ -96,14 +126,17 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
             cs = clusters.get(last)
         if cs is None:
             continue
-        if kind is create:
-            add_creating(cs, action.name, action.pod_type, action.role, now)  # type: ignore[union-attr]
-            moved[cs.key] = None
-        elif kind is delete:
-            add_deleting(cs, action.name, now)  # type: ignore[union-attr]
-            moved[cs.key] = None
-        else:
-            _RECORDERS[kind](state, cs, action, now, moved)
+        try:
+            if kind is create:
+                add_creating(cs, action.name, action.pod_type, action.role, now)  # type: ignore[union-attr]
+                moved[cs.key] = None
+            elif kind is delete:
+                add_deleting(cs, action.name, now)  # type: ignore[union-attr]
+                moved[cs.key] = None
+            else:
+                _RECORDERS[kind](state, cs, action, now, moved)
+        except Exception as exc:  # a bulkhead, as in `plan`
+            st.quarantine(state, cs, now, f"recording {kind.__name__}", exc)
     if state.synced:
         state.dirty.clear()
         state.dirty.update(moved)  # counts moved: the status may follow
@@ -154,11 +187,18 @@ def _record_nothing(state: st.State, cs: st.ClusterState, action: Any, now: floa
     return
 
 
+def _record_event(state: st.State, cs: st.ClusterState, action: Any, now: float,
+                  moved: dict[ev.ClusterKey, None]) -> None:
+    if cs.notices:  # a notice told is done with
+        told = (action.reason, action.message)
+        cs.notices = [n for n in cs.notices if n != told]
+
+
 _RECORDERS: dict[type, Any] = {
     act.ApplyService: _record_service,
     act.PatchStatus: _record_status,
     act.Requeue: _record_requeue,
-    act.EmitEvent: _record_nothing,
+    act.EmitEvent: _record_event,
     act.Log: _record_nothing,
     act.WriteClaim: _record_claim,
 }
@@ -173,7 +213,10 @@ def step(state: st.State, event: ev.Event) -> tuple[st.State, tuple[act.Action, 
     at = event.at
     if at > state.now:
         state.now = at
-    _HANDLERS[type(event)](state, event)
+    try:
+        _HANDLERS[type(event)](state, event)
+    except Exception as exc:  # a bulkhead (`engine.state.contain`)
+        st.contain(state, event, exc)
     if not state.dirty and at < state.lease_due and not state.exhaustive:
         return state, ()
     actions = plan(state, at)
@@ -193,6 +236,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
     start = len(out)
     if cs.announce != math.inf:
         out.append(act.Requeue(cluster=cs.key, at=cs.announce))
+    for reason, message in cs.notices:  # recording the Events drops them
+        _tell(cs, "Warning", reason, "WARNING", message, out)
     if now < cs.retry_at:  # a call failed: wait out the retry delay (a timer is set)
         return
     conflict = ""
@@ -207,7 +252,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
         if cs.problems:
             _status(cs, now, out, conflict=conflict)
         return
-    if cs.service != spec.service_key and not cs.service_inflight:
+    if cs.service != spec.service_key and not cs.service_inflight \
+            and now >= cs.service_retry_at:
         out.append(act.ApplyService(cluster=cs.key, name=spec.service_name,
                                     manifest=manifests.service(spec)))
     if not (cs.head_current and not cs.restart_head):  # else the head needs nothing
@@ -326,6 +372,8 @@ def _tell(cs: st.ClusterState, kind: str, reason: str, level: str, message: str,
 
 def _write_claim(cs: st.ClusterState, claim: claims.Claim, reason: str,
                  out: list[act.Action]) -> None:
+    if cs.claim_refused and cs.claim_refused == cs.claim_rv:
+        return  # the API refused a claim on this version of the object: wait for another
     out.append(act.WriteClaim(cluster=cs.key, claim=claim.encode(), resource_version=cs.claim_rv,
                               reason=reason))
 
@@ -345,7 +393,7 @@ def _plan_leases(state: st.State, now: float, out: list[act.Action]) -> None:
         else:
             due = min(due, own.due)
     if due < math.inf:
-        out.append(act.Requeue(cluster=("", ""), at=due))
+        out.append(act.Requeue(cluster=NO_CLUSTER, at=due))
 
 
 def service_signature(cs: st.ClusterState) -> str:
@@ -465,8 +513,8 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
 
 def signature(cs: st.ClusterState, conflict: str = "") -> Signature:
     manager = cs.claim.install if cs.claim is not None else ""
-    return (cs.phase, cs.retries, cs.generation, cs.problems, bool(cs.head and cs.head_running),
-            manager, conflict)
+    return Signature(cs.phase, cs.retries, cs.generation, cs.problems,
+                     bool(cs.head and cs.head_running), manager, conflict, cs.service_conflict)
 
 
 def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
@@ -475,8 +523,8 @@ def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
     return whether the one written is current, so nothing is to write, now or later."""
     sig = signature(cs, conflict)
     sent = cs.status_sent
-    if sent is not None and sent[0] == sig:
-        if _same_counts(sent[1], cs.live):
+    if sent is not None and sent.signature == sig:
+        if _same_counts(sent.counts, cs.live):
             return True
         due = cs.status_sent_at + STATUS_PERIOD
         if now < due:
@@ -487,10 +535,13 @@ def _status(cs: st.ClusterState, now: float, out: list[act.Action], *,
     fence = cs.claim.fence if cs.claim is not None else ""
     out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts),
                                uid=cs.uid, fence=fence, signature=sig))
-    if sent is None or sent[0][:2] != sig[:2] or sent[0][3] != sig[3]:
+    last = sent.signature if sent is not None else None
+    if last is None or last[:2] != sig[:2] or last.problems != sig.problems:
         _announce(cs, out)
-    if conflict and (sent is None or sent[0][6] != conflict):
+    if conflict and (last is None or last.conflict != conflict):
         out.append(act.Log(cluster=cs.key, level="WARNING", message=conflict))
+    if sig.service_conflict and (last is None or last.service_conflict != sig.service_conflict):
+        _tell(cs, "Warning", "ServiceConflict", "WARNING", sig.service_conflict, out)
     return False
 
 
@@ -502,8 +553,10 @@ def _same_counts(a: Mapping[str, int], b: Mapping[str, int]) -> bool:
 
 def _announce(cs: st.ClusterState, out: list[act.Action]) -> None:
     if cs.phase is Phase.ERROR:
-        message = f"invalid RayCluster: {cs.problems}"
-        _tell(cs, "Warning", "InvalidSpec", "ERROR", message, out)
+        reason = cs.error_reason or "InvalidSpec"
+        message = f"invalid RayCluster: {cs.problems}" if reason == "InvalidSpec" \
+            else cs.problems
+        _tell(cs, "Warning", reason, "ERROR", message, out)
     elif cs.phase is Phase.RECOVERY:
         message = (f"the head pod or Ray failed; restarting the cluster "
                    f"(restart {cs.retries}, not before t={cs.backoff_until:g})")
@@ -521,8 +574,9 @@ def desired_workers(cs: st.ClusterState, types: Iterable[str]) -> dict[str, int]
 def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
                  counts: dict[str, int]) -> dict[str, Any]:
     sent = cs.status_sent
-    head_ready = sig[4]
-    head_since = cs.head_ready_since if sent is not None and sent[0][4] == head_ready else now
+    head_ready = sig.head_ready
+    same = sent is not None and sent.signature.head_ready == head_ready
+    head_since = cs.head_ready_since if same else now
     # Every type is listed, zeros included: a status is written as a merge patch, where a
     # type left out would keep its old count.
     types = sorted({*(cs.spec.pod_types if cs.spec else ()), *cs.live, *cs.inflight})
@@ -539,16 +593,21 @@ def _status_dict(cs: st.ClusterState, now: float, sig: Signature,
                        "HeadPodRunning" if head_ready else "HeadPodNotRunning", head_since,
                        cs.generation),
             _condition("SpecValid", not cs.problems,
-                       "InvalidSpec" if cs.problems else "Validated", cs.spec_valid_since,
+                       (cs.error_reason or "InvalidSpec") if cs.problems else "Validated",
+                       cs.spec_valid_since,
                        cs.generation, cs.problems),
         ],
     }
-    if sig[5]:
-        status["managedBy"] = sig[5]
+    if sig.manager:
+        status["managedBy"] = sig.manager
         status["conditions"].append(_condition(
-            "OwnershipConflict", bool(sig[6]), "OtherInstallsCover" if sig[6] else "NoConflict",
-            cs.claim_since, cs.generation,
-            sig[6]))
+            "OwnershipConflict", bool(sig.conflict),
+            "OtherInstallsCover" if sig.conflict else "NoConflict", cs.claim_since,
+            cs.generation, sig.conflict))
+    if sig.service_conflict:
+        status["conditions"].append(_condition(
+            "ServiceConflict", True, "NotOwnedByThisCluster", cs.service_conflict_since,
+            cs.generation, sig.service_conflict))
     if cs.problems:
         status["message"] = cs.problems
     return status
@@ -578,7 +637,7 @@ def _status_sent(cs: st.ClusterState, status: Mapping[str, Any], now: float,
     old = cs.status_sent
     if sig is None:
         sig = signature_of(status)
-    if old is None or old[0][4] != sig[4]:
+    if old is None or old.signature.head_ready != sig.head_ready:
         cs.head_ready_since = now
-    cs.status_sent = (sig, dict(cs.live))
+    cs.status_sent = st.Sent(sig, dict(cs.live))
     cs.status_sent_at = now

@@ -32,7 +32,7 @@ _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_s
                    "live_ips", "ray_nodes", "free_total", "node_free", "joined", "connected",
                    "claim", "claim_writing", "claim_confirmed", "claim_replaced",
                    "head_current", "settled", "idle_stale", "idle_timeout",
-                   "templates", "types_memo"})
+                   "templates", "types_memo", "notices"})
 _RESTORED = frozenset({"dead", "deleting"})  # saved in another form: restored one by one
 
 
@@ -148,7 +148,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
         st.add_free(cs.free_total, available, 1.0)
     if raw["status_sent"] is not None:
         (phase, *rest), counts = raw["status_sent"]
-        cs.status_sent = ((Phase(phase), *rest), counts)
+        cs.status_sent = st.Sent(st.Signature(Phase(phase), *rest), counts)
     at = raw["status_sent_at"]
     cs.status_sent_at = -math.inf if at is None else at
     wake = raw["wake_pending"]

@@ -24,9 +24,9 @@ import heapq
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine import claims, transitions
+from engine import claims, errors, transitions
 from engine import events as ev
 from engine import spec as specs
 from engine.errors import InvalidSpec
@@ -40,11 +40,27 @@ CREATE_EXPECTATION_TTL = 300.0  # an acknowledged create never observed is forgo
 RETRY_AFTER_FAILURE = 1.0  # the first retry of a cluster whose call failed; then doubling
 RETRY_CAP = 60.0
 STATUS_PERIOD = 5.0  # worker counts in the status are written at most this often
+SERVICE_RECHECK = 60.0  # a head Service name taken by another object is tried again after
 
-Signature = tuple[Phase, int, int, str, bool, str, str]
-"""What of a status makes it worth writing at once: phase, restarts, generation, problems,
-head readiness, the managing install and the ownership conflict shown. Worker counts are
-written at most every few seconds."""
+class Signature(NamedTuple):
+    """What of a status makes it worth writing at once (worker counts are written at most
+    every few seconds)."""
+
+    phase: Phase
+    retries: int
+    generation: int
+    problems: str  # why the cluster is in phase Error
+    head_ready: bool
+    manager: str  # the install its claim names
+    conflict: str  # the ownership conflict shown ("" for none)
+    service_conflict: str = ""  # why the head Service is not this cluster's ("" for none)
+
+
+class Sent(NamedTuple):
+    """The last status written: its signature and the worker counts it showed."""
+
+    signature: Signature
+    counts: dict[str, int]
 
 
 @dataclass(slots=True)
@@ -67,7 +83,9 @@ class ClusterState:
     generation: int = 0
     obj: Any = None  # the last RayCluster object seen (kept for snapshots)
     spec: specs.ClusterSpec | None = None
-    problems: str = ""
+    problems: str = ""  # why the cluster is in phase Error ("" when it is not)
+    error_reason: str = ""  # InvalidSpec | InternalError | RejectedByApiServer
+    broken: bool = False  # a fault left the counters unsure: rebuilt before it runs again
     phase: Phase = Phase.NONE
     retries: int = 0
     failures: int = 0
@@ -109,7 +127,7 @@ class ClusterState:
     idle_timeout: float = math.inf  # the spec's, in seconds (derived with `spec`: read often)
     service: str = ""  # signature of the head Service last applied ("" = none)
     service_inflight: str = ""
-    status_sent: tuple[Any, ...] | None = None
+    status_sent: Sent | None = None
     status_sent_at: float = -math.inf
     needs_update: bool = True
     wake_pending: float = math.inf  # the earliest timer the planner asked for (Requeue)
@@ -127,6 +145,12 @@ class ClusterState:
     claim_confirmed: str = ""
     claim_replaced: str = ""
     retry_at: float = -math.inf  # after a failed call, nothing is written before this
+    service_conflict: str = ""  # why a Service of the head Service's name is not ours
+    service_conflict_since: float = 0.0
+    service_retry_at: float = -math.inf  # the head Service is applied again from then
+    claim_refused: str = ""  # the resourceVersion at which the API refused our claim
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) to tell
+    told: str = ""  # the last notice told (the same one is not told twice in a row)
     failed_calls: int = 0  # consecutive failed calls (the retry delay doubles with each)
     contended: str = ""  # the holder this install last reported a conflict against
     asked_at: float = -math.inf  # when this install last asked for a hand-over
@@ -178,6 +202,7 @@ class State:
     lease_due: float = math.inf  # the earliest renewal due
     peers: dict[tuple[str, str], Peer] = field(default_factory=dict)  # (namespace, install)
     namespaces: dict[str, int] = field(default_factory=dict)  # clusters seen per namespace
+    faults: list[str] = field(default_factory=list)  # contained outside clusters, to log
 
 
 def initial(*, synced: bool = False, exhaustive: bool = False,
@@ -198,8 +223,78 @@ def evolve(state: State, event: ev.Event) -> State:
     """Fold one observed fact into the state and return it."""
     if event.at > state.now:
         state.now = event.at
-    HANDLERS[type(event)](state, event)
+    try:
+        HANDLERS[type(event)](state, event)
+    except Exception as exc:  # a bulkhead: see `contain`
+        contain(state, event, exc)
     return state
+
+
+# -- bulkheads -------------------------------------------------------------------------------
+
+
+def contain(state: State, event: ev.Event, exc: Exception) -> None:
+    """An event raised while it was folded. No RayCluster's content may crash the engine or
+    disturb another cluster, so the fault stays with the cluster it concerns: that cluster
+    goes to phase Error naming the exception (its pods are left alone, as for an invalid
+    spec) until a new generation of it is seen, and every other cluster goes on. A fault
+    outside any cluster (a lease, a timer) drops that event and is logged (`faults`)."""
+    key = getattr(event, "cluster", None)
+    cs = state.clusters.get(key) if isinstance(key, tuple) else None
+    where = f"folding {type(event).__name__}"
+    if cs is None:
+        state.faults.append(f"{where}: {errors.describe(exc)}")
+        state.dirty[("", "")] = None  # so that the next plan logs it
+        return
+    quarantine(state, cs, event.at, where, exc)
+
+
+def quarantine(state: State, cs: ClusterState, at: float, where: str,
+               exc: Exception) -> None:
+    """Put `cs` in phase Error for an unexpected exception while `where` (a bulkhead)."""
+    cs.broken = True
+    fail(state, cs, at, "InternalError",
+         f"the operator failed while {where} for this RayCluster: {errors.describe(exc)}")
+
+
+def fail(state: State, cs: ClusterState, at: float, reason: str, message: str) -> None:
+    """Phase Error with `message`: nothing is written for `cs` but its status (and a Warning
+    Event) until a new generation of it is read. The first failure's message is kept."""
+    cs.settled = False
+    if cs.phase is not Phase.ERROR or not cs.problems:
+        cs.problems = message
+        cs.error_reason = reason
+        cs.spec_valid_since = at
+    cs.spec = None
+    cs.head_current = False
+    cs.templates = {}
+    cs.types_memo = None
+    if cs.phase is not Phase.ERROR:
+        _move(state, cs, Trigger.SPEC_REJECTED, at)
+    _mark(state, cs.key)
+
+
+def rebuild(cs: ClusterState) -> None:
+    """Derive every counter and index from the pod records again (after a fault, which
+    may have stopped a fold half way)."""
+    cs.live.clear()
+    cs.live_total = 0
+    cs.outdated = 0
+    cs.dead.clear()
+    cs.live_ips.clear()
+    cs.joined.clear()
+    cs.connected.clear()
+    cs.head = cs.head_creating = ""
+    cs.head_running = cs.head_current = False
+    cs.inflight = {}
+    for name, creating in cs.creating.items():
+        if creating.role == ev.WORKER:
+            cs.inflight[creating.pod_type] = cs.inflight.get(creating.pod_type, 0) + 1
+        else:
+            cs.head_creating = name
+    for pod in cs.pods.values():
+        _account(cs, pod)
+    cs.broken = False
 
 
 def cluster(state: State, key: ev.ClusterKey) -> ClusterState:
@@ -310,20 +405,24 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     cs.generation = event.generation
     if first:
         _adopt_status(cs, event.obj)
+    if cs.broken:
+        rebuild(cs)
     try:
         new = specs.from_raycluster(event.obj, previous=cs.spec)
     except InvalidSpec as exc:
-        cs.spec = None
-        cs.head_current = False
-        cs.problems = str(exc)
-        cs.spec_valid_since = event.at
-        _move(state, cs, Trigger.SPEC_REJECTED, event.at)
-        _mark(state, cs.key)
+        cs.problems = ""  # a new generation: its own problems, not the last ones
+        fail(state, cs, event.at, "InvalidSpec", str(exc))
+        return
+    except Exception as exc:  # reading it failed in a way no check foresaw: a bulkhead
+        cs.problems = ""
+        fail(state, cs, event.at, "InternalError",
+             f"the RayCluster could not be read: {errors.describe(exc)}")
         return
     old = cs.spec
     if cs.problems or old is None:
         cs.spec_valid_since = event.at
     cs.problems = ""
+    cs.error_reason = ""
     head_changed = old is not None and (
         old.head_pod_type != new.head_pod_type or old.head.launch_hash != new.head.launch_hash
     )
@@ -362,7 +461,8 @@ def _adopt_status(cs: ClusterState, obj: Any) -> None:
     if isinstance(retries, int) and not isinstance(retries, bool) and retries > 0:
         cs.retries = retries
     workers = status.get("workers")
-    cs.status_sent = (signature_of(status), dict(workers) if isinstance(workers, dict) else {})
+    cs.status_sent = Sent(signature_of(status),
+                          dict(workers) if isinstance(workers, dict) else {})
 
 
 def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:
@@ -791,12 +891,15 @@ def _tick(state: State, event: ev.Tick) -> None:
         _, _, key = heapq.heappop(timers)
         cs = state.clusters.get(key)
         if cs is not None:
-            if cs.wake_pending <= event.at:
-                cs.wake_pending = math.inf
-            if cs.expiry_at <= event.at:
-                cs.expiry_at = math.inf
-                expire_creates(state, cs, event.at)
-            _settle(state, cs, event.at)
+            try:
+                if cs.wake_pending <= event.at:
+                    cs.wake_pending = math.inf
+                if cs.expiry_at <= event.at:
+                    cs.expiry_at = math.inf
+                    expire_creates(state, cs, event.at)
+                _settle(state, cs, event.at)
+            except Exception as exc:  # a bulkhead: the other timers still fire
+                quarantine(state, cs, event.at, "firing its timer", exc)
             _mark(state, key)
 
 
@@ -812,12 +915,36 @@ def _action_result(state: State, event: ev.ActionResult) -> None:
     if cs is None:
         return
     cs.settled = False
-    ok = event.outcome != ev.FAILED_OUTCOME
-    if event.outcome == ev.DONE:
+    outcome = event.outcome
+    ok = outcome == ev.DONE or outcome == ev.CONFLICT
+    if outcome == ev.DONE:
         cs.failed_calls = 0
+        if cs.told == f"Forbidden/{kind}":  # allowed again: a new refusal is news
+            cs.told = ""
+    elif outcome == ev.FORBIDDEN:
+        notice(state, cs, "Forbidden", f"the API server forbids {_WHAT.get(kind, kind)}: "
+                                       f"{event.reason} (retried with backoff)",
+               key=f"Forbidden/{kind}")
     handler = _RESULTS.get(kind)
     if handler is not None:
         handler(state, cs, target, ok, event)
+
+
+_WHAT = {"CreatePod": "creating pods", "DeletePod": "deleting pods",
+         "ApplyService": "writing the head Service", "PatchStatus": "writing the status",
+         "WriteClaim": "writing the claim"}
+
+
+def notice(state: State, cs: ClusterState, reason: str, message: str, *,
+           key: str = "") -> None:
+    """Have the next plan tell `message` as a Warning Event and a log line, unless the
+    last thing told had the same `key` (default: the message): a persistent error is told
+    once, not at every retry."""
+    key = key or message
+    if key != cs.told:
+        cs.notices.append((reason, message))
+        cs.told = key
+        _mark(state, cs.key)
 
 
 def _create_result(
@@ -833,6 +960,10 @@ def _create_result(
             wake(state, cs.key, cs.expiry_at)
         return
     _drop_creating(cs, name)
+    if event.outcome == ev.REJECTED:  # the same pod would be refused again
+        fail(state, cs, event.at, "RejectedByApiServer",
+             f"the API server refused pod {name}: {event.reason}")
+        return
     retry_later(state, cs, event.at)
     _mark(state, cs.key)
 
@@ -852,8 +983,21 @@ def _delete_result(
 def _service_result(
     state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
 ) -> None:
-    if ok:
+    outcome = event.outcome
+    if outcome == ev.DONE:
         cs.service = cs.service_inflight
+        if cs.service_conflict:  # resolved: the status shows it
+            cs.service_conflict = ""
+            _mark(state, cs.key)
+    elif outcome == ev.CONFLICT:  # a Service of that name that is not this cluster's
+        if not cs.service_conflict:
+            cs.service_conflict_since = event.at
+        cs.service_conflict = event.reason
+        cs.service_retry_at = event.at + SERVICE_RECHECK
+        wake(state, cs.key, cs.service_retry_at)
+    elif outcome == ev.REJECTED:
+        fail(state, cs, event.at, "RejectedByApiServer",
+             f"the API server refused the head Service {name}: {event.reason}")
     else:
         retry_later(state, cs, event.at)
     cs.service_inflight = ""
@@ -862,7 +1006,10 @@ def _service_result(
 def _status_result(
     state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
 ) -> None:
-    if not ok or event.outcome == ev.CONFLICT:
+    if event.outcome == ev.REJECTED:  # kept as sent: the same status is not sent again
+        notice(state, cs, "StatusRejected",
+               f"the API server refused this cluster's status: {event.reason}")
+    elif not ok or event.outcome == ev.CONFLICT:
         cs.status_sent = None
         retry_later(state, cs, event.at)
 
@@ -871,6 +1018,12 @@ def _claim_result(
     state: State, cs: ClusterState, name: str, ok: bool, event: ev.ActionResult
 ) -> None:
     cs.claim_inflight = False
+    if event.outcome == ev.REJECTED:  # not written again until the object changes
+        cs.claim_refused = cs.claim_rv
+        cs.claim_writing = None
+        notice(state, cs, "ClaimRejected",
+               f"the API server refused this install's claim on the cluster: {event.reason}")
+        return
     if not ok or event.outcome == ev.CONFLICT:  # the watch brings the claim that won
         cs.asked_at = cs.contended_at = -math.inf  # not written: may be tried again
         retry_later(state, cs, event.at)
@@ -1066,15 +1219,20 @@ def signature_of(status: Mapping[str, Any]) -> Signature:
     conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
     ready = any(c.get("type") == "HeadPodReady" and c.get("status") == "True"
                 for c in conditions)
-    conflict = next((str(c.get("message") or "") for c in conditions
-                     if c.get("type") == "OwnershipConflict" and c.get("status") == "True"), "")
     manager = status.get("managedBy")
-    return (
-        phase,
-        retries if isinstance(retries, int) else 0,
-        generation if isinstance(generation, int) else 0,
-        str(status.get("message") or ""),
-        ready,
-        manager if isinstance(manager, str) else "",
-        conflict,
+    return Signature(
+        phase=phase,
+        retries=retries if isinstance(retries, int) else 0,
+        generation=generation if isinstance(generation, int) else 0,
+        problems=str(status.get("message") or ""),
+        head_ready=ready,
+        manager=manager if isinstance(manager, str) else "",
+        conflict=_condition_message(conditions, "OwnershipConflict"),
+        service_conflict=_condition_message(conditions, "ServiceConflict"),
     )
+
+
+def _condition_message(conditions: list[Mapping[str, Any]], kind: str) -> str:
+    """The message of the condition `kind` when it is True, else ""."""
+    return next((str(c.get("message") or "") for c in conditions
+                 if c.get("type") == kind and c.get("status") == "True"), "")

@@ -8,30 +8,11 @@ recorder test suite against each of its backends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 
-from adapters.kube import KubeApi
 from driver.execute import ApiError, Precondition
-from sim import serve
-from sim.api import Api, Client
-
-
-@pytest.fixture(scope="module")
-def http_port() -> Iterator[int]:
-    with serve.in_thread(serve.empty_world(startup_delay=0.2, startup_jitter=0.1)) as port:
-        yield port
-
-
-@pytest.fixture(params=["in-process", "http"])
-def api(request: pytest.FixtureRequest) -> Any:
-    if request.param == "in-process":
-        return Client(Api())
-    port = request.getfixturevalue("http_port")
-    return KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
 
 
 def service(name: str, **labels: str) -> dict[str, Any]:

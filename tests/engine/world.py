@@ -9,7 +9,7 @@ choose (`deliver(i)`), which is how stale views and reordered watches are modell
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from attrs import define, field
@@ -51,6 +51,8 @@ class World:
     delta: bool = False  # send load reports as changes since the previous one
     idle_since: dict[str, float] = field(factory=dict)  # as a Ray head tracks it
     sent: dict[ev.ClusterKey, dict[str, ev.RayNode]] = field(factory=dict)
+    # how the API answers an action: (outcome, reason), or None for done (it happens)
+    answer: Callable[[act.Action], tuple[str, str] | None] = lambda action: None
 
     def send(self, event: ev.Event) -> tuple[act.Action, ...]:
         self.events.append(event)
@@ -66,6 +68,13 @@ class World:
                                  uid=meta["uid"], generation=meta["generation"], obj=obj))
 
     def _apply(self, action: act.Action) -> None:
+        refused = self.answer(action)
+        if refused is not None:
+            outcome, reason = refused
+            self.queue.append(ev.ActionResult(cluster=action.cluster, at=self.now,
+                                              action=action.ref, outcome=outcome,
+                                              reason=reason))
+            return
         if isinstance(action, act.CreatePod):
             labels = action.manifest["metadata"]["labels"]
             ip = f"10.0.{self.next_ip // 250}.{self.next_ip % 250}"
