@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import define, field
@@ -98,7 +99,7 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
     scope = scopes.resolve(namespace=args.namespace, watch=args.watch_namespace, env=env)
     name = args.operator_name or env.get("POD_NAME") or socket.gethostname()
     install = claims.Install(name=name, rank=scope.rank, lease_seconds=args.lease_seconds,
-                             renew_seconds=args.lease_seconds / 3)
+                             renew_seconds=args.lease_seconds / 3, instance=instance())
     log = logging.getLogger("ray-operator")
     metrics = Metrics()
     api = KubeApi(api_client(args.kubeconfig), on_request=metrics.request,
@@ -113,6 +114,13 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
                                 template=args.ray_address, interval=args.ray_poll_seconds,
                                 grace=args.ray_grace_seconds)
     return process
+
+
+def instance() -> str:
+    """This process among any others of its install: newer ones sort later (their start
+    time first), so where two run at once the newer acts and the older stands down."""
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{started}/{socket.gethostname()}/{os.getpid()}"
 
 
 def load_command(argv: list[str]) -> int:
@@ -187,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                  + ("--no-ray-load" if args.no_ray_load else "the ray package is not "
                     "installed: pip install 'ray-operator[ray]'")
                  + "), so workers follow minWorkers/maxWorkers only")
-    log.info(f"ray-operator {op.name}: engine {engine_build.describe()}")
+    log.info(f"ray-operator {op.name}: engine {engine_build.describe()}; this process is "
+             f"instance {op.state.install.instance if op.state.install else '-'}")
     process.run()
     if elector is not None:
         if lost.is_set():

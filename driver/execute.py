@@ -185,8 +185,12 @@ def _renew(api: Api, action: act.RenewLease, at: float) -> None:
     name = claims.lease_name(action.install)
     spec = {"holderIdentity": action.install, "leaseDurationSeconds": int(action.seconds),
             "renewTime": microtime(at)}
+    annotations = {claims.RANK_ANNOTATION: str(action.rank)}
+    if action.instance:
+        annotations[claims.INSTANCE_ANNOTATION] = action.instance
     try:
-        api.patch("leases", action.namespace, name, {"spec": spec})
+        api.patch("leases", action.namespace, name,
+                  {"metadata": {"annotations": annotations}, "spec": spec})
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -194,7 +198,7 @@ def _renew(api: Api, action: act.RenewLease, at: float) -> None:
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": name, "namespace": action.namespace,
                          "labels": {claims.LEASE_LABEL: action.install},
-                         "annotations": {claims.RANK_ANNOTATION: str(action.rank)}},
+                         "annotations": annotations},
             "spec": {**spec, "acquireTime": microtime(at)},
         })
 

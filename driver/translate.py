@@ -121,5 +121,7 @@ def lease(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
     seconds = spec.get("leaseDurationSeconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
         raise Malformed("spec.leaseDurationSeconds: expected a positive number")
+    instance = (meta.get("annotations") or {}).get(claims.INSTANCE_ANNOTATION)
     return ev.LeaseSeen(namespace=namespace, install=str(install), at=at,
-                        renewed=str(spec.get("renewTime") or ""), seconds=float(seconds))
+                        renewed=str(spec.get("renewTime") or ""), seconds=float(seconds),
+                        instance=instance if isinstance(instance, str) else "")

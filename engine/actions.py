@@ -159,6 +159,7 @@ class RenewLease:
     install: str
     seconds: float
     rank: int
+    instance: str = ""  # the renewing process (`engine.claims.Install.instance`)
 
     @property
     def cluster(self) -> ClusterKey:

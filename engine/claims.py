@@ -27,6 +27,12 @@ over the same namespace. Here two installs never act on one cluster:
   written with the claim), pod deletes carry the pod's uid, and pods and the Service name
   the cluster's uid as their owner, so one created for a cluster that was since replaced
   is garbage-collected.
+- **One name, one actor.** Two processes of one install (the same `--operator-name`,
+  without leader election) would each trust only the claims it wrote and take them from
+  each other for ever. Each process has an `instance` (its start time, host and pid), which
+  its lease renewals write; a process that sees its install's lease renewed by a newer
+  instance stands down in that namespace (no renewal, no write) until that lease lapses or
+  is deleted, and logs why. The newest process acts: a restarted pod takes over at once.
 - **Conflict.** An install that loses writes itself into the claim's `contenders` (once),
   posts a Warning Event, logs a line and counts a metric; the holder shows live contenders as
   the `OwnershipConflict` condition of the cluster's status.
@@ -48,6 +54,7 @@ FENCE = "cluster.ray.io/claim-holder"  # "<install>/<epoch>": what a holder's wr
 LEASE_PREFIX = "ray-operator-"
 LEASE_LABEL = "cluster.ray.io/operator-lease"
 RANK_ANNOTATION = "cluster.ray.io/scope-rank"
+INSTANCE_ANNOTATION = "cluster.ray.io/operator-instance"
 LEASE_SECONDS = 15.0
 RENEW_SECONDS = 5.0
 FENCE_FRACTION = 2.0 / 3.0
@@ -61,6 +68,7 @@ class Install:
     rank: int
     lease_seconds: float = LEASE_SECONDS
     renew_seconds: float = RENEW_SECONDS
+    instance: str = ""  # this process of the install (see `newer`); "" for none known
 
     @property
     def fence_seconds(self) -> float:
@@ -202,3 +210,9 @@ def without(claim: Claim, gone: set[str]) -> Claim:
     handoff = claim.handoff if claim.handoff is None or claim.handoff[0] not in gone else None
     return evolve(claim, handoff=handoff,
                   contenders={k: v for k, v in claim.contenders.items() if k not in gone})
+
+
+def newer(instance: str, mine: str) -> bool:
+    """Whether `instance` of this install is a newer process than `mine` (instances sort by
+    start time first; an unknown instance, "", is neither)."""
+    return bool(instance) and bool(mine) and instance > mine

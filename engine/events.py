@@ -177,6 +177,7 @@ class LeaseSeen:
     at: float
     renewed: str
     seconds: float
+    instance: str = ""  # the process that renewed it last ("" when not written)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

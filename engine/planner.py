@@ -386,9 +386,24 @@ def _plan_leases(state: st.State, now: float, out: list[act.Action]) -> None:
     for ns, own in sorted(state.own_leases.items()):
         if own.inflight or not state.namespaces.get(ns):
             continue
+        rival = state.rivals.get(ns) if state.rivals else None
+        if rival is not None:
+            if now < rival.until:
+                if not rival.told:
+                    rival.told = True
+                    out.append(act.Log(cluster=NO_CLUSTER, level="WARNING", message=(
+                        f"another process of install {me.name} (instance {rival.instance}, "
+                        f"newer than this one, {me.instance}) renews its lease in namespace "
+                        f"{ns}: this process stands down there until that lease lapses")))
+                due = min(due, rival.until)
+                continue
+            del state.rivals[ns]
+            out.append(act.Log(cluster=NO_CLUSTER, level="INFO", message=(
+                f"resuming in namespace {ns}: the lease of instance {rival.instance} of "
+                f"{me.name} lapsed")))
         if now >= own.due:
             out.append(act.RenewLease(namespace=ns, install=me.name, seconds=me.lease_seconds,
-                                      rank=me.rank))
+                                      rank=me.rank, instance=me.instance))
             due = min(due, now + me.renew_seconds)
         else:
             due = min(due, own.due)

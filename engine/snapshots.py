@@ -53,6 +53,8 @@ def snapshot(state: st.State) -> dict[str, Any]:
         "peers": [[ns, name, p.renewed, _finite(p.observed_at), p.seconds, p.gone]
                   for (ns, name), p in state.peers.items()],
         "namespaces": dict(state.namespaces),
+        "rivals": [[ns, r.instance, r.renewed, r.observed_at, r.seconds, r.told]
+                   for ns, r in state.rivals.items()],
     }
 
 
@@ -117,6 +119,9 @@ def restore(data: dict[str, Any]) -> st.State:
     for ns, name, renewed, observed_at, seconds, gone in data.get("peers", []):
         state.peers[(ns, name)] = st.Peer(renewed=renewed, observed_at=float(observed_at),
                                           seconds=seconds, gone=gone)
+    for ns, instance, renewed, observed_at, seconds, told in data.get("rivals", []):
+        state.rivals[ns] = st.Rival(instance=instance, renewed=renewed,
+                                    observed_at=observed_at, seconds=seconds, told=told)
     for raw in data["clusters"]:
         cs = _restore_cluster(raw)
         state.clusters[cs.key] = cs

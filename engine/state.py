@@ -186,6 +186,22 @@ class Peer:
 
 
 @dataclass(slots=True)
+class Rival:
+    """A newer process of this same install, renewing its lease in one namespace (this
+    process stands down there while it is alive: `engine.claims`, one name, one actor)."""
+
+    instance: str
+    renewed: str
+    observed_at: float  # when `renewed` last changed, on this process's clock
+    seconds: float
+    told: bool = False  # the stand-down was logged
+
+    @property
+    def until(self) -> float:
+        return self.observed_at + self.seconds
+
+
+@dataclass(slots=True)
 class State:
     """All clusters in the operator's view, what is due, and what changed since the last plan."""
 
@@ -203,6 +219,7 @@ class State:
     peers: dict[tuple[str, str], Peer] = field(default_factory=dict)  # (namespace, install)
     namespaces: dict[str, int] = field(default_factory=dict)  # clusters seen per namespace
     faults: list[str] = field(default_factory=list)  # contained outside clusters, to log
+    rivals: dict[str, Rival] = field(default_factory=dict)  # by namespace
 
 
 def initial(*, synced: bool = False, exhaustive: bool = False,
@@ -1052,9 +1069,19 @@ def _lease_result(state: State, namespace: str, event: ev.ActionResult) -> None:
 
 
 def next_lease_due(state: State) -> float:
-    """When the next renewal of this install's leases is due (none in flight counted)."""
-    return min((own.due for ns, own in state.own_leases.items()
-                if not own.inflight and state.namespaces.get(ns)), default=math.inf)
+    """When the next renewal of this install's leases is due (none in flight counted; where
+    a newer process of this install acts, when its lease would lapse)."""
+    due = math.inf
+    rivals = state.rivals
+    for ns, own in state.own_leases.items():
+        if own.inflight or not state.namespaces.get(ns):
+            continue
+        at = own.due
+        rival = rivals.get(ns) if rivals else None
+        if rival is not None:
+            at = max(at, rival.until)
+        due = min(due, at)
+    return due
 
 
 def mark_namespace(state: State, namespace: str) -> None:
@@ -1064,16 +1091,23 @@ def mark_namespace(state: State, namespace: str) -> None:
 
 
 def lease_fresh(state: State, namespace: str, now: float) -> bool:
-    """Whether this install's own lease in `namespace` lets it act now (the fence)."""
+    """Whether this install's own lease in `namespace` lets it act now (the fence), and no
+    newer process of this install acts there."""
     if state.install is None:
         return True
     own = state.own_leases.get(namespace)
+    if state.rivals and rival_alive(state, namespace, now):
+        return False
     return own is not None and now < own.renewed_at + state.install.fence_seconds
 
 
 def _lease_seen(state: State, event: ev.LeaseSeen) -> None:
     if state.install is not None and event.install == state.install.name:
-        return  # our own: its renewals are known from their results
+        # Our own lease: its renewals are known from their results, unless a newer process
+        # of this install renewed it (one name, one actor).
+        if claims.newer(event.instance, state.install.instance):
+            _rival_seen(state, event)
+        return
     key = (event.namespace, event.install)
     peer = state.peers.get(key)
     if peer is None or peer.gone:
@@ -1086,8 +1120,37 @@ def _lease_seen(state: State, event: ev.LeaseSeen) -> None:
         peer.seconds = event.seconds
 
 
+def _rival_seen(state: State, event: ev.LeaseSeen) -> None:
+    ns = event.namespace
+    rival = state.rivals.get(ns)
+    if rival is None or event.instance > rival.instance:
+        state.rivals[ns] = Rival(instance=event.instance, renewed=event.renewed,
+                                 observed_at=event.at, seconds=event.seconds)
+        mark_namespace(state, ns)  # stand down there at once
+        state.lease_due = min(state.lease_due, event.at)
+    elif event.instance == rival.instance and event.renewed != rival.renewed:
+        rival.renewed = event.renewed
+        rival.observed_at = event.at
+        rival.seconds = event.seconds
+
+
+def rival_alive(state: State, namespace: str, now: float) -> bool:
+    """Whether a newer process of this install is alive in `namespace` (we stand down)."""
+    rival = state.rivals.get(namespace)
+    return rival is not None and now < rival.until
+
+
 def _lease_gone(state: State, event: ev.LeaseGone) -> None:
     if state.install is not None and event.install == state.install.name:
+        if state.rivals.pop(event.namespace, None) is not None:  # the newer one left
+            state.faults.append(f"resuming in namespace {event.namespace}: the newer "
+                                f"process of {event.install} released its lease")
+            state.dirty[("", "")] = None
+            own = state.own_leases.get(event.namespace)
+            if own is not None:  # renewed at once: others saw the lease go
+                own.due = min(own.due, event.at)
+            state.lease_due = min(state.lease_due, event.at)
+            mark_namespace(state, event.namespace)
         return
     peer = state.peers.get((event.namespace, event.install))
     if peer is None:

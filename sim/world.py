@@ -168,7 +168,8 @@ class World:
         spec = next(o for o in self.scenario.operators if o.name == name)
         install = claims.Install(name=name, rank=spec.scope_value.rank,
                                  lease_seconds=self.lease_seconds,
-                                 renew_seconds=self.lease_seconds / 3)
+                                 renew_seconds=self.lease_seconds / 3,
+                                 instance=f"{self.now:013.3f}/{name}")  # later starts sort later
         client = Client(self.api, name=name, landed=self._landed)
         self.clients.append(client)
         op = Operator(name=name, api=client, scope=spec.scope_value,

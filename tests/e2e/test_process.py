@@ -227,3 +227,45 @@ def test_an_api_unreachable_at_start_is_retried_and_not_ready_meanwhile(
             proc.kill()
     assert proc.returncode == 0, output
     assert "relisting after 0 Timeout" in output
+
+
+def test_two_processes_of_one_install_do_not_take_the_claim_from_each_other(
+    served: tuple[Path, KubeApi],
+) -> None:
+    """Without leader election, two processes with one --operator-name both acted and
+    took the claim from each other (394 hand-overs in 35 s). The older one now stands down
+    where the newer one renews the install's lease, and says so."""
+    config, api = served
+    api.create("rayclusters", "ray", cluster_object("ray", "alpha", 1, 2))
+
+    def process() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+             "twin", "--metrics-port", str(free_port()), "--no-ray-load"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def epoch() -> int:
+        claim = claims.parse(api.get("rayclusters", "ray", "alpha"))
+        return claim.epoch if claim is not None else 0
+
+    older = process()
+    newer = None
+    try:
+        until(epoch)
+        time.sleep(1.0)
+        newer = process()
+        time.sleep(12.0)
+        start = epoch()
+        time.sleep(8.0)
+        assert epoch() == start  # nobody takes it from anybody any more
+        status = api.get("rayclusters", "ray", "alpha")["status"]
+        assert status["phase"] == "Running"
+    finally:
+        older.send_signal(signal.SIGTERM)
+        old_output, _ = older.communicate(timeout=30)
+        if newer is not None:
+            newer.send_signal(signal.SIGTERM)
+            new_output, _ = newer.communicate(timeout=30)
+    assert "this process stands down there" in old_output, old_output
+    assert "stands down" not in new_output, new_output
+    assert start <= 3  # the first claim, and the newer process's once

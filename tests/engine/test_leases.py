@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from engine import actions as act
 from engine import claims, planner
 from engine import events as ev
@@ -113,3 +115,69 @@ def test_a_restarted_install_that_lost_its_claim_meanwhile_never_acts() -> None:
     assert writes(actions) == []
     state, actions = planner.step(state, seen(claimed("team-only", 4, "8"), 0.6))
     assert not [a for a in actions if isinstance(a, act.EFFECTS)]
+
+
+OLD = attrs.evolve(ME, instance="2026-01-01T00:00:00.000000Z/host-a/1")
+NEW = "2026-01-01T00:05:00.000000Z/host-b/1"
+
+
+def running_old() -> stmod.State:
+    """The older process of install ME, holding the cluster and its lease in "ray"."""
+    state = stmod.initial(synced=True, install=OLD)
+    state, _ = planner.step(state, seen(claimed(ME.name, 1, "7"), 0.0))
+    state = renewed(state, "ray", 0.0)
+    state, _ = planner.step(state, ev.ActionResult(
+        cluster=("ray", "alpha"), at=0.1, action="WriteClaim/claim", outcome=ev.DONE))
+    state, _ = planner.step(state, seen(claimed(ME.name, 2, "8"), 0.2))
+    assert planner.may_act(state, state.clusters[("ray", "alpha")], 0.2)
+    return state
+
+
+def lease(instance: str, renewed_at: str, at: float) -> ev.LeaseSeen:
+    return ev.LeaseSeen(namespace="ray", install=ME.name, at=at, renewed=renewed_at,
+                        seconds=15.0, instance=instance)
+
+
+def test_an_older_process_of_the_same_install_stands_down_for_a_newer_one() -> None:
+    """Two processes with one --operator-name (no leader election) took the claim from each
+    other: 394 hand-overs in 35 s. The older one now stands down where the newer renews."""
+    state = running_old()
+    state, actions = planner.step(state, lease(NEW, "t1", 1.0))
+    assert not planner.may_act(state, state.clusters[("ray", "alpha")], 1.0)
+    assert any(isinstance(a, act.Log) and "stands down" in a.message for a in actions)
+    for t in range(2, 30):  # the newer one keeps renewing: nothing written, no renewal
+        state, actions = planner.step(state, lease(NEW, f"t{t}", float(t)))
+        state, more = planner.step(state, ev.Tick(at=t + 0.5))
+        assert writes(actions + more) == [] and renewals(actions + more) == []
+
+
+def test_the_older_process_resumes_once_the_newer_one_is_gone() -> None:
+    state = running_old()
+    state, _ = planner.step(state, lease(NEW, "t1", 1.0))
+    state, _ = planner.step(state, seen(claimed(ME.name, 3, "9"), 1.5))  # the newer one's
+    state, actions = planner.step(state, ev.Tick(at=15.9))
+    assert renewals(actions) == []
+    state, actions = planner.step(state, ev.Tick(at=16.0))  # its lease lapsed
+    assert renewals(actions) == ["ray"]
+    assert any(isinstance(a, act.Log) and "resuming" in a.message for a in actions)
+    state, actions = planner.step(state, ev.ActionResult(
+        cluster=("ray", ""), at=16.0, action="RenewLease/ray", outcome=ev.DONE))
+    # The newer one rewrote the claim meanwhile: it is written again before anything else.
+    assert [type(a) for a in writes(actions)] == [act.WriteClaim]
+
+
+def test_a_released_lease_of_the_newer_process_hands_back_at_once() -> None:
+    state = running_old()
+    state, _ = planner.step(state, lease(NEW, "t1", 1.0))
+    state, actions = planner.step(state, ev.LeaseGone(namespace="ray", install=ME.name,
+                                                      at=2.0))
+    assert renewals(actions) == ["ray"]
+
+
+def test_a_renewal_by_an_older_process_of_the_install_changes_nothing() -> None:
+    newest = attrs.evolve(OLD, instance=NEW)
+    state = stmod.initial(synced=True, install=newest)
+    state, _ = planner.step(state, seen(claimed(ME.name, 1, "7"), 0.0))
+    state = renewed(state, "ray", 0.0)
+    state, _ = planner.step(state, lease(OLD.instance, "t1", 1.0))
+    assert stmod.lease_fresh(state, "ray", 1.0) and not state.rivals
