@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 from adapters import kube, ray_load
 from adapters.kube import KubeApi
 from adapters.leader import RETRY_SECONDS, Elector
-from adapters.process import Process, health_server
+from adapters.process import STALL_SECONDS, Heartbeat, Process, health_server
 from adapters.ray_poll import ADDRESS, Poller
 from driver.budget import Budget
 from driver.metrics import Metrics
@@ -42,7 +42,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kubeconfig", help="else in-cluster config, else ~/.kube/config")
     p.add_argument("--operator-name",
                    help="this install's name in ownership claims (default: pod name or host)")
-    p.add_argument("--metrics-port", type=int, default=8080)
+    p.add_argument("--metrics-port", type=int, default=8080,
+                   help="serve /metrics, /healthz and /readyz on this port of every "
+                        "interface (default %(default)s)")
+    p.add_argument("--metrics-bind-address", metavar="[HOST]:PORT",
+                   help="serve them on this address instead, e.g. 127.0.0.1:8080 or :8080")
+    p.add_argument("--healthz-stall-seconds", type=float, default=STALL_SECONDS,
+                   help="/healthz fails once the main loop has not turned for this long "
+                        "(default %(default)g), so a liveness probe restarts a stuck operator")
     p.add_argument("--qps", type=float, default=50.0, help="API calls per second")
     p.add_argument("--burst", type=int, default=100)
     p.add_argument("--ray-address", default=ADDRESS, metavar="TEMPLATE",
@@ -61,6 +68,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--leader-namespace",
                    help="where the leader Lease lives (default: $POD_NAMESPACE, else default)")
     return p.parse_args(argv)
+
+
+def bind_address(args: argparse.Namespace) -> tuple[str, int]:
+    """(host, port) for the metrics server, from --metrics-bind-address or --metrics-port;
+    raises ValueError naming the flag."""
+    text = args.metrics_bind_address
+    if text is None:
+        return "0.0.0.0", args.metrics_port
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--metrics-bind-address: expected [HOST]:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def api_client(kubeconfig: str | None) -> k8s.ApiClient:
@@ -154,11 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     # Lines about a cluster start with `<name>,<namespace>:` (the message itself carries it).
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     try:
+        host, port = bind_address(args)
         process = build(args, dict(os.environ))
-    except scopes.ScopeError as exc:
+    except (scopes.ScopeError, ValueError) as exc:
         print(f"ray-operator: {exc}", file=sys.stderr)
         return 2
-    health_server(process, args.metrics_port)
+    process.heartbeat = Heartbeat(args.healthz_stall_seconds)
+    try:
+        health_server(process, host, port)
+    except OSError as exc:
+        print(f"ray-operator: cannot serve metrics and health on {host}:{port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
     def stop(signum: int, frame: Any) -> None:
         process.stop()
@@ -175,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                               "POD_NAMESPACE") or "default")
         log.info(f"ray-operator {op.name}: {identity} waits to lead ({elector.name})")
         while not process.stopping.is_set() and not elector.try_acquire_or_renew():
+            process.heartbeat.beat()  # waiting to lead is not a stall
             process.stopping.wait(RETRY_SECONDS)
         if process.stopping.is_set():
             return 0

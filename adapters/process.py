@@ -27,11 +27,13 @@ from adapters.kube import KubeApi, Listing
 from adapters.ray_poll import Poller
 from driver.execute import ApiError
 from driver.operator import WATCHED, Operator
+from engine import errors
 from engine import events as ev
 from engine import state as st
 from engine.scopes import Scope
 
 RESYNC_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+STALL_SECONDS = 60.0
 
 Item = tuple[str, Any]
 INBOX_LIMIT = 50_000
@@ -39,10 +41,32 @@ INBOX_LIMIT = 50_000
 buffers, and drops a watcher that falls too far behind, which ends in a relist)."""
 
 
-def _objects(listings: list[Listing]) -> Iterator[dict[str, Any]]:
-    """The objects of several paged lists, fetched as they are read."""
+def _objects(listings: list[Listing], beat: Callable[[], None]) -> Iterator[dict[str, Any]]:
+    """The objects of several paged lists, fetched as they are read (each page a beat of
+    the main loop: a long relist is work, not a stall)."""
     for listing in listings:
-        yield from listing.objects()
+        for page in listing:
+            beat()
+            yield from page
+
+
+class Heartbeat:
+    """When the main loop last turned: `/healthz` fails once it has not for `limit`
+    seconds, so a liveness probe restarts an operator that is stuck (the loop turns at
+    least every second while idle)."""
+
+    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.last = clock()
+
+    def beat(self) -> None:
+        self.last = self.clock()
+
+    def stalled(self) -> float:
+        """Seconds since the last turn when past the limit, else 0."""
+        quiet = self.clock() - self.last
+        return quiet if quiet > self.limit else 0.0
 
 
 class Process:
@@ -60,6 +84,7 @@ class Process:
         self.session = 0
         self.poller: Poller | None = None  # reads each cluster's Ray load (adapters.ray_poll)
         self.next_poll = 0.0
+        self.heartbeat = Heartbeat(STALL_SECONDS)
         operator.requeue = self._requeue
         operator.clock = clock
 
@@ -75,6 +100,7 @@ class Process:
                 self.ready.clear()
                 self.op.log(f"relisting after {exc}")
                 failures += 1
+                self.heartbeat.beat()
                 self.stopping.wait(RESYNC_BACKOFF[min(failures, len(RESYNC_BACKOFF)) - 1])
         self.release()
 
@@ -92,7 +118,8 @@ class Process:
         listings = {(resource, ns): self.api.pages(resource, ns, selector)
                     for resource, selector in WATCHED.items() for ns in self._namespaces()}
         lists = {resource: _objects([listing for (r, _), listing in listings.items()
-                                     if r == resource]) for resource in WATCHED}
+                                     if r == resource], self.heartbeat.beat)
+                 for resource in WATCHED}
         now = self.clock()
         self.op.relist(lists, now)
         if not self.op.state.synced:
@@ -119,6 +146,7 @@ class Process:
 
     def _next(self) -> Item | None:
         """The next watch item, or None after firing the timers due."""
+        self.heartbeat.beat()
         now = self.clock()
         if self.poller is not None and now >= self.next_poll:
             self.next_poll = now + self.poller.interval
@@ -151,6 +179,10 @@ class Process:
                     self.inbox.put(("gone", session))
                     return
                 self.stopping.wait(1.0)  # a dropped connection: watch again from `version`
+            except Exception as exc:  # never let a watch thread die silently
+                self.op.log(f"ERROR the {resource} watch failed ({errors.describe(exc)}); "
+                            "watching again in 5 s")
+                self.stopping.wait(5.0)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -172,8 +204,9 @@ class Process:
                 continue
 
 
-def health_server(process: Process, port: int) -> http.server.ThreadingHTTPServer:
-    """`/metrics` (Prometheus text), `/healthz` (the loop runs), `/readyz` (synced)."""
+def health_server(process: Process, host: str, port: int) -> http.server.ThreadingHTTPServer:
+    """`/metrics` (Prometheus text), `/healthz` (the main loop turns), `/readyz` (synced),
+    on `host:port`; raises OSError when that address cannot be bound."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -181,7 +214,10 @@ def health_server(process: Process, port: int) -> http.server.ThreadingHTTPServe
                 body, code = process.op.metrics.text(), 200
                 kind = "text/plain; version=0.0.4"
             elif self.path == "/healthz":
-                body, code, kind = b"ok\n", 200, "text/plain"
+                stalled = process.heartbeat.stalled()
+                body, code, kind = (b"ok\n", 200, "text/plain") if not stalled else (
+                    f"the main loop has not turned for {stalled:.0f} s\n".encode(), 503,
+                    "text/plain")
             elif self.path == "/readyz":
                 ready = process.ready.is_set()
                 body, code, kind = (b"ok\n", 200, "text/plain") if ready else (
@@ -197,7 +233,7 @@ def health_server(process: Process, port: int) -> http.server.ThreadingHTTPServe
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = http.server.ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
     return server
 
