@@ -31,6 +31,8 @@ from engine.errors import Problem
 MAX_DEPTH = 64
 """Deepest nesting of a RayCluster object (a Pod spec is under 15 levels deep): anything
 deeper is refused before code that walks it recursively (hashing, copying) can overflow."""
+MAX_NODES = 1_000_000
+"""Most values in one object (an API object is at most about 1.5 MB of JSON)."""
 MAX_ANNOTATIONS_BYTES = 256 * 1024
 MAX_NUMBER = 2**63 - 1
 
@@ -97,21 +99,28 @@ def env_name(value: str) -> str | None:
     return None
 
 
-def depth_exceeds(value: object, limit: int = MAX_DEPTH) -> bool:
-    """Whether `value` nests deeper than `limit` (walked without recursion)."""
+def shape_problem(value: object, *, depth: int = MAX_DEPTH, nodes: int = MAX_NODES
+                  ) -> str | None:
+    """Why `value` is too deep or too big to walk, or None. Walked without recursion, and
+    stopped at `nodes` values: a YAML document can share one object many times over (an
+    alias bomb), which a walk, a copy or a hash would expand exponentially."""
     stack: list[tuple[object, int]] = [(value, 0)]
+    seen = 0
     while stack:
-        item, depth = stack.pop()
+        item, level = stack.pop()
+        seen += 1
+        if seen > nodes:
+            return f"has more than {nodes} values"
         if isinstance(item, Mapping):
             children: Any = item.values()
         elif isinstance(item, list | tuple):
             children = item
         else:
             continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+        if level >= depth:
+            return f"nested deeper than {depth} levels"
+        stack.extend((child, level + 1) for child in children)
+    return None
 
 
 def show(value: object) -> str:

@@ -161,8 +161,9 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
     of `minWorkers` does not re-parse and re-hash every pod template.
     """
     check = Checker()
-    if checks.depth_exceeds(obj):
-        check.add("object", f"nested deeper than {checks.MAX_DEPTH} levels")
+    shape = checks.shape_problem(obj)
+    if shape is not None:
+        check.add("object", shape)
         raise InvalidSpec(tuple(check.problems))
     root = check.mapping(obj, "object")
     if root.get("apiVersion", API_VERSION) != API_VERSION:

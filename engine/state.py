@@ -428,6 +428,8 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         new = specs.from_raycluster(event.obj, previous=cs.spec)
     except InvalidSpec as exc:
         cs.problems = ""  # a new generation: its own problems, not the last ones
+        if exc.problems[0].path == "object":  # too deep or too big to keep and copy
+            cs.obj = _stand_in(event.obj)
         fail(state, cs, event.at, "InvalidSpec", str(exc))
         return
     except Exception as exc:  # reading it failed in a way no check foresaw: a bulkhead
@@ -453,6 +455,19 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     _move(state, cs, Trigger.SPEC_HEAD_CHANGED if head_changed else Trigger.SPEC_ACCEPTED,
           event.at)
     _mark(state, cs.key)
+
+
+def _stand_in(obj: Any) -> dict[str, Any]:
+    """What is kept of an object too deep or too big to keep: its identity and claim."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    meta = meta if isinstance(meta, Mapping) else {}
+    kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation", "resourceVersion")
+            if isinstance(meta.get(k), str | int)}
+    notes = meta.get("annotations")
+    if isinstance(notes, Mapping):
+        kept["annotations"] = {k: v for k, v in notes.items()
+                               if k in (claims.ANNOTATION, claims.FENCE) and isinstance(v, str)}
+    return {"apiVersion": specs.API_VERSION, "kind": specs.KIND, "metadata": kept}
 
 
 def _read_claim(state: State, cs: ClusterState, event: ev.ClusterSeen) -> None:

@@ -15,12 +15,12 @@ from typing import Any
 import yaml
 
 from engine import actions as act
-from engine import codec, planner
+from engine import checks, codec, planner
 from engine import events as ev
 from engine import spec as specs
 from engine import state as st
 from engine.errors import InvalidSpec
-from sim.scenario import ScenarioError
+from sim.scenario import ScenarioError, read_text, read_yaml
 
 _STATE_KEYS = {"now", "pods", "load"}
 _POD_KEYS = {"name", "type", "role", "phase", "idle_seconds", "ray_connected", "outdated"}
@@ -46,43 +46,50 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
     if unknown:
         raise ScenarioError(str(state_path), sorted(unknown)[0],
                             f"unknown field; expected one of {sorted(_STATE_KEYS)}")
-    now = float(observed.get("now", 0.0))
+    where = str(state_path)
+    now = _number(observed.get("now", 0.0), where, "now")
     key = (cluster.namespace, cluster.name)
     events: list[ev.Event] = [ev.ClusterSeen(cluster=key, at=now, uid=cluster.uid,
                                              generation=cluster.generation, obj=obj)]
     nodes = []
     head_seen = False
-    for i, pod in enumerate(observed.get("pods") or []):
+    pods = observed.get("pods") or []
+    if not isinstance(pods, list):
+        raise ScenarioError(where, "pods", "expected a list")
+    for i, pod in enumerate(pods):
         path = f"pods[{i}]"
         if not isinstance(pod, dict) or set(pod) - _POD_KEYS:
-            raise ScenarioError(str(state_path), path,
+            raise ScenarioError(where, path,
                                 f"expected an object with keys from {sorted(_POD_KEYS)}")
         pod_type = pod.get("type")
         t = cluster.pod_types.get(str(pod_type))
         if t is None:
-            raise ScenarioError(str(state_path), f"{path}.type",
+            raise ScenarioError(where, f"{path}.type",
                                 f"expected one of {sorted(cluster.pod_types)}, got {pod_type!r}")
         role = pod.get("role") or (ev.HEAD if pod_type == cluster.head_pod_type
                                    and not head_seen else ev.WORKER)
-        head_seen = head_seen or role == ev.HEAD
         phase = pod.get("phase", ev.RUNNING)
+        if role not in (ev.HEAD, ev.WORKER) or phase not in _PHASES:
+            raise ScenarioError(where, path, f"expected role head or worker and phase one of "
+                                             f"{sorted(_PHASES)}, got {role!r} {phase!r}")
+        head_seen = head_seen or role == ev.HEAD
         ip = f"10.0.{i // 250}.{i % 250 + 1}"
         events.append(ev.PodSeen(cluster=key, at=now, name=str(pod.get("name", f"pod-{i}")),
                                  pod_type=t.name, role=role, phase=phase,
                                  ip=ip if phase == ev.RUNNING else "",
                                  launch_hash="" if pod.get("outdated") else t.launch_hash))
         if phase == ev.RUNNING and pod.get("ray_connected", True):
-            idle = float(pod.get("idle_seconds", 0.0))
+            idle = _number(pod.get("idle_seconds", 0.0), where, f"{path}.idle_seconds")
             free = dict(t.resources) if idle > 0 else {k: 0.0 for k in t.resources}
             nodes.append(ev.RayNode(ip=ip, total=dict(t.resources), available=free,
                                     idle_seconds=idle))
     load = observed.get("load") or {}
+    if not isinstance(load, dict) or set(load) - {"pending", "request_resources"}:
+        raise ScenarioError(where, "load",
+                            "expected an object with pending and request_resources lists")
     events.append(ev.RayLoad(
-        cluster=key, at=now,
-        pending=tuple(ev.Bundle(resources=b["resources"], count=b.get("count", 1))
-                      for b in load.get("pending") or []),
-        requests=tuple(ev.Bundle(resources=b["resources"], count=b.get("count", 1))
-                       for b in load.get("request_resources") or []),
+        cluster=key, at=now, pending=_bundles(load.get("pending"), where, "load.pending"),
+        requests=_bundles(load.get("request_resources"), where, "load.request_resources"),
         nodes=tuple(nodes),
     ))
     events.append(ev.Synced(at=now))
@@ -100,12 +107,49 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
     }
 
 
+_PHASES = frozenset({ev.PENDING, ev.RUNNING, ev.SUCCEEDED, ev.FAILED, ev.UNKNOWN})
+
+
+def _number(value: object, source: str, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 <= value <= 1e12):
+        raise ScenarioError(source, path,
+                            f"expected a number from 0 to 1e12, got {checks.show(value)}")
+    return float(value)
+
+
+def _bundles(value: object, source: str, path: str) -> tuple[ev.Bundle, ...]:
+    """Demand as `[{resources: {name: amount}, count: n}]`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ScenarioError(source, path, "expected a list of {resources, count}")
+    out = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict) or set(item) - {"resources", "count"} or not isinstance(
+                item.get("resources"), dict):
+            raise ScenarioError(source, where, "expected {resources: {name: amount}, count}")
+        count = item.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10**9:
+            raise ScenarioError(source, f"{where}.count",
+                                f"expected 1 to 1e9, got {checks.show(count)}")
+        resources = {str(k): _number(v, source, f"{where}.resources.{k}")
+                     for k, v in item["resources"].items()}
+        out.append(ev.Bundle(resources=resources, count=count))
+    return tuple(out)
+
+
 def _read(path: str, parse: Any) -> Any:
+    """A file's content, read as untrusted input (`sim.scenario.read_text`)."""
+    text = read_text(Path(path), path, "(file)")
+    if parse is yaml.safe_load:
+        return read_yaml(text, path, "(file)")
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ScenarioError(path, "(file)", f"cannot be read: {exc.strerror or exc}") from None
-    try:
-        return parse(text)
-    except (ValueError, yaml.YAMLError) as exc:
+        data = parse(text)
+    except (ValueError, RecursionError) as exc:
         raise ScenarioError(path, "(file)", f"cannot be parsed: {exc}") from None
+    problem = checks.shape_problem(data)
+    if problem is not None:
+        raise ScenarioError(path, "(file)", problem)
+    return data

@@ -122,16 +122,22 @@ def replay(lines: Iterable[str]) -> tuple[bool, str, int]:
             continue
         try:
             item = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return False, f"line {number}: not JSON", events
-        kind, op = item.get("kind"), item.get("operator")
+        if not isinstance(item, dict):
+            return False, f"line {number}: expected a JSON object", events
+        kind, op = item.get("kind"), str(item.get("operator") or "")
         if kind == "restart":
             install = item.get("install")
-            states[op] = st.initial(install=None if install is None else claims.Install(**install))
+            try:
+                states[op] = st.initial(
+                    install=None if install is None else claims.Install(**install))
+            except (TypeError, ValueError) as exc:
+                return False, f"line {number}: cannot decode the install: {exc}", events
         elif kind == "event":
             try:
                 event = codec.event_from_dict(item)
-            except (TypeError, ValueError, KeyError) as exc:
+            except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
                 return False, f"line {number}: cannot decode the event: {exc}", events
             state = states.setdefault(op, st.initial())
             states[op], actions = planner.step(state, event)

@@ -8,7 +8,9 @@ Unknown fields are errors, not silently ignored: a typo in `minWorkers` must not
 from __future__ import annotations
 
 import copy
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,20 @@ from typing import Any
 import yaml
 from attrs import field, frozen
 
-from engine import scopes
+from engine import checks, scopes
 
 STEP_KINDS = ("apply", "applyFile", "workload", "request_resources", "kill_pod",
               "fail_pod", "restart_operator", "api_faults", "watch_cut", "delete",
               "install_operator", "uninstall_operator", "crash_operator")
 OPERATOR_STEPS = ("restart_operator", "install_operator", "uninstall_operator", "crash_operator")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
+MAX_DURATION = 7 * 24 * 3600.0
+"""The longest a scenario, or any time in it, may be (a run simulates it in minutes)."""
+MAX_FILE_BYTES = 1024 * 1024
+"""The largest scenario or cluster file read."""
+MAX_COUNT = 10**9
+MAX_NODES = 100_000
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
@@ -98,14 +107,70 @@ def duration(value: object, source: str, path: str) -> float:
         raise ScenarioError(source, path,
                             f"expected a duration such as 90s, 5m or 1h, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ScenarioError(source, path, f"expected a duration >= 0, got {value}")
+        if not 0 <= value <= MAX_DURATION:  # NaN fails this too
+            raise ScenarioError(source, path, f"expected a duration between 0 and "
+                                              f"{MAX_DURATION:g} s (7 days), got {_show(value)}")
         return float(value)
-    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    match = _DURATION.match(value) if isinstance(value, str) and len(value) <= 40 else None
     if match is None:
         raise ScenarioError(source, path,
-                            f"expected a duration such as 90s, 5m or 1h, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+                            f"expected a duration such as 90s, 5m or 1h, got {_show(value)}")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION:
+        raise ScenarioError(source, path, f"expected at most 7 days, got {value!r}")
+    return seconds
+
+
+def read_text(path: Path, source: str, where: str, *, limit: int = MAX_FILE_BYTES) -> str:
+    """A file's text, read as untrusted: a regular file of at most `limit` bytes, UTF-8."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open itself
+            raise ScenarioError(source, where, f"{path} is not a regular file")
+        with open(path, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ScenarioError(source, where, f"{path} is not a regular file")
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ScenarioError(source, where,
+                            f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ScenarioError(source, where, f"{path} is larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(source, where,
+                            f"{path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _check_depth(text: str, source: str, where: str) -> None:
+    """Refuse deep nesting before anything builds objects from the text: building a
+    document nested 100,000 deep overflows the C stack of libyaml's composer (a crash, not
+    an exception). The event stream is read without recursion."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > checks.MAX_DEPTH:
+                raise ScenarioError(source, where,
+                                    f"is nested deeper than {checks.MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def read_yaml(text: str, source: str, where: str) -> Any:
+    """YAML parsed by libyaml when present (linear and fast), refused when it nests too
+    deep or expands too far (an alias bomb), naming `where`."""
+    try:
+        _check_depth(text, source, where)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader (libyaml's when present)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, where, f"is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(source, where, "is nested too deeply") from None
+    problem = checks.shape_problem(data)
+    if problem is not None:
+        raise ScenarioError(source, where, problem)
+    return data
 
 
 def quantity(value: object, source: str, path: str) -> float:
@@ -138,9 +203,12 @@ class _Reader:
             raise self.fail(path, f"expected a non-empty string, got {_show(value)}")
         return value
 
-    def integer(self, value: object, path: str, minimum: int = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(path, f"expected an integer >= {minimum}, got {_show(value)}")
+    def integer(self, value: object, path: str, minimum: int = 0,
+                maximum: int = MAX_COUNT) -> int:
+        if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+                or value > maximum):
+            raise self.fail(path, f"expected an integer from {minimum} to {maximum}, got "
+                                  f"{_show(value)}")
         return value
 
     def cluster(self, value: object, path: str) -> str:
@@ -151,21 +219,13 @@ class _Reader:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return checks.show(value)
 
 
 def load(path: str | Path) -> Scenario:
     """Read and check a scenario file; raise `ScenarioError` on any problem."""
     source = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ScenarioError(source, "(file)", f"cannot be read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, "(file)", f"is not valid YAML: {exc}") from None
+    data = read_yaml(read_text(Path(path), source, "(file)"), source, "(file)")
     return parse(data, source=source, base=Path(path).parent)
 
 
@@ -211,7 +271,7 @@ def _node(r: _Reader, value: object, path: str) -> NodePool:
         cpu=quantity(n.get("cpu", 64), r.source, f"{path}.cpu"),
         memory=quantity(n.get("memory", "256Gi"), r.source, f"{path}.memory"),
         gpu=quantity(n.get("gpu", 0), r.source, f"{path}.gpu"),
-        count=r.integer(n.get("count", 1), f"{path}.count", minimum=1),
+        count=r.integer(n.get("count", 1), f"{path}.count", minimum=1, maximum=MAX_NODES),
     )
 
 
@@ -228,7 +288,7 @@ def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
             raise r.fail(f"{path}.installed", f"expected true or false, got {_show(installed)}")
         qps = o.get("qps")
         if qps is not None and (isinstance(qps, bool) or not isinstance(qps, int | float)
-                                or qps <= 0):
+                                or not 0 < qps <= MAX_COUNT):
             raise r.fail(f"{path}.qps", f"expected a number > 0, got {_show(qps)}")
         scope = o.get("scope", "cluster")
         if scope not in ("cluster", "namespace", "namespaces"):
@@ -268,11 +328,13 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
     if kind == "applyFile":
         target = base / r.string(args, where)
         try:
-            args = yaml.safe_load(target.read_text())
-        except OSError as exc:
-            raise r.fail(where, f"cannot read {target}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            raise r.fail(where, f"{target} is not valid YAML: {exc}") from None
+            inside = target.resolve().is_relative_to(base.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            inside = False
+        if not inside:
+            raise r.fail(where, f"expected a file under the scenario's directory, got "
+                                f"{_show(args)}")
+        args = read_yaml(read_text(target, r.source, where), r.source, where)
         kind = "apply"
     if kind == "apply":
         args = _raycluster(r, args, where)
@@ -341,8 +403,9 @@ def _resources(r: _Reader, value: object, path: str) -> dict[str, float]:
         raise r.fail(path, f"expected a mapping of resource names to amounts, got {_show(value)}")
     out = {}
     for k, v in value.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            raise r.fail(f"{path}.{k}", f"expected a number >= 0, got {_show(v)}")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= MAX_COUNT:
+            raise r.fail(f"{path}.{k}", f"expected a number from 0 to {MAX_COUNT}, got "
+                                        f"{_show(v)}")
         out[str(k)] = float(v)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,47 @@ def test_grep_of_a_cluster_prefix_shows_exactly_that_clusters_log_lines(tmp_path
     about_ray = [line for line in wide if "example-cluster,ray" in line]
     assert about_ray and all(line.startswith("example-cluster,ray: ") for line in about_ray)
     assert any("OwnershipConflict" in line or "manages this cluster" in line for line in about_ray)
+
+
+def refused(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """The one-line error `validate` gives for `path` (exit 2, no traceback)."""
+    assert cli.main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+UNTRUSTED: dict[str, tuple[bytes, str]] = {
+    # Each gave a traceback with exit 1, ran for ever, or read until memory ran out.
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "is not UTF-8 text"),
+    "nested": (b"a: " + b"[" * 100_000 + b"]" * 100_000, "nested"),
+    "alias bomb": (b"a: &a [x, x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n".encode()
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)), "has more than"),
+    "huge": (b"name: x\n" + b"#" * (2 * 1024 * 1024), "larger than 1048576 bytes"),
+    "absurd duration": (b"name: x\nduration: 100000000000000000000h\n",
+                        "duration: expected a duration such as 90s"),
+    "week and a day": (b"name: x\nduration: 192h\n", "duration: expected at most 7 days"),
+    "outside its folder": (b"name: x\ntimeline: [{at: 0s, applyFile: ../../../../../dev/zero}]\n",
+                           "expected a file under the scenario's directory"),
+    "a count of 10**12": (b"name: x\ncluster: {nodes: [{name: n, count: 1000000000000}]}\n",
+                          "count: expected an integer from 1 to 100000"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNTRUSTED))
+def test_untrusted_scenario_files_exit_2_naming_the_file(
+        case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content, expected = UNTRUSTED[case]
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    err = refused(path, capsys)
+    assert err.startswith(f"error: {path}: ") and expected in err, err
+
+
+def test_apply_file_reads_only_regular_files(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer for ever
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\ntimeline: [{at: 0s, applyFile: fifo}]\n")
+    assert "is not a regular file" in refused(path, capsys)
