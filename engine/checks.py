@@ -101,26 +101,55 @@ def env_name(value: str) -> str | None:
 
 def shape_problem(value: object, *, depth: int = MAX_DEPTH, nodes: int = MAX_NODES
                   ) -> str | None:
-    """Why `value` is too deep or too big to walk, or None. Walked without recursion, and
-    stopped at `nodes` values: a YAML document can share one object many times over (an
-    alias bomb), which a walk, a copy or a hash would expand exponentially."""
-    stack: list[tuple[object, int]] = [(value, 0)]
+    """Why `value` cannot be taken in whole, or None: nested deeper than `depth`, more than
+    `nodes` values (a YAML document can share one object many times over, an alias bomb,
+    which a walk, a copy or a hash would expand exponentially), or a number no API object
+    holds (an integer beyond 64 bits: printing it fails; a float that is not finite).
+    Walked without recursion; paths are named in the form of the API server's messages."""
+    stack: list[tuple[object, tuple[object, ...]]] = [(value, ())]
     seen = 0
     while stack:
-        item, level = stack.pop()
+        item, path = stack.pop()
         seen += 1
         if seen > nodes:
             return f"has more than {nodes} values"
         if isinstance(item, Mapping):
-            children: Any = item.values()
+            children: Any = [(v, (*path, k)) for k, v in item.items()]
         elif isinstance(item, list | tuple):
-            children = item
+            children = [(v, (*path, i)) for i, v in enumerate(item)]
+        elif isinstance(item, int) and not isinstance(item, bool) and not (
+                -MAX_NUMBER - 1 <= item <= MAX_NUMBER):
+            return f"{_path(path)}: an integer beyond 64 bits"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"{_path(path)}: {item} is not a number JSON can hold"
         else:
             continue
-        if level >= depth:
-            return f"nested deeper than {depth} levels"
-        stack.extend((child, level + 1) for child in children)
+        if len(path) >= depth:
+            return f"{_path(path)}: nested deeper than {depth} levels"
+        stack.extend(children)
     return None
+
+
+def _path(path: tuple[object, ...]) -> str:
+    if not path:
+        return "object"
+    first = path[0]
+    out = first if isinstance(first, str) and _PLAIN_KEY.match(first) else child("object",
+                                                                               first)
+    for step in path[1:]:
+        out = f"{out}[{step}]" if isinstance(step, int) else child(out, step)
+    return out
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+
+
+def child(path: str, key: object) -> str:
+    """The path of `key` under `path`: `spec.name`, or `spec["odd key"]` for a key that
+    is not a plain name (empty, dotted, long or not a string)."""
+    if isinstance(key, str) and _PLAIN_KEY.match(key):
+        return f"{path}.{key}"
+    return f"{path}[{show(key) if not isinstance(key, str) else json.dumps(key[:60])}]"
 
 
 def show(value: object) -> str:
@@ -175,7 +204,7 @@ class Checker:
             self.add(path, f"expected an integer, got {show(value)}")
             return None
         if minimum is not None and value < minimum:
-            self.add(path, f"expected an integer >= {minimum}, got {value}")
+            self.add(path, f"expected an integer >= {minimum}, got {show(value)}")
             return None
         if value > maximum:
             self.add(path, f"expected an integer <= {maximum}, got {show(value)}")
@@ -190,8 +219,9 @@ class Checker:
         if isinstance(value, float) and not math.isfinite(value):
             self.add(path, f"expected a finite number, got {value}")
             return None
-        if value > maximum:
-            self.add(path, f"expected a number <= {maximum:g}, got {show(value)}")
+        if not -MAX_NUMBER <= value <= maximum:
+            self.add(path, f"expected a number from {-MAX_NUMBER} to {maximum:g}, got "
+                           f"{show(value)}")
             return None
         return float(value)
 
@@ -206,7 +236,7 @@ class Checker:
     def unknown(self, obj: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
         for key in obj:
             if key not in allowed:
-                self.add(f"{path}.{key}", f"unknown field; expected one of {sorted(allowed)}")
+                self.add(child(path, key), f"unknown field; expected one of {sorted(allowed)}")
 
     def rule(self, value: str, path: str, why: str | None) -> None:
         """Name `value` at `path` when a rule above found it wrong (`why` is not None)."""

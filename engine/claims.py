@@ -118,8 +118,9 @@ def parse(obj: Mapping[str, Any]) -> Claim | None:
         return None
     try:
         body = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        raise BadClaim(f"metadata.annotations[{ANNOTATION}]: expected JSON, got {text!r}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise BadClaim(f"metadata.annotations[{ANNOTATION}]: expected JSON, got "
+                       f"{str(text)[:60]!r}") from exc
     if not isinstance(body, dict):
         raise BadClaim(f"metadata.annotations[{ANNOTATION}]: expected an object")
     install, epoch, rank = body.get("install"), body.get("epoch"), body.get("rank")

@@ -30,8 +30,9 @@ class Problem:
 class InvalidSpec(ValueError):
     """A RayCluster the engine rejects; `problems` holds every problem found, in field order."""
 
-    def __init__(self, problems: tuple[Problem, ...]) -> None:
+    def __init__(self, problems: tuple[Problem, ...], *, whole: bool = False) -> None:
         self.problems = problems
+        self.whole = whole  # the object as a whole cannot be taken (too deep, too big)
         super().__init__("; ".join(str(p) for p in problems))
 
 

@@ -35,8 +35,8 @@ def read(check: Checker, raw: object, path: str, *, cluster: str, namespace: str
     `check`; the config is returned as given (what is wrong in it is never read later,
     because a cluster with problems gets no pods)."""
     config = check.mapping(raw, path)
-    if not config:
-        return config
+    if not isinstance(raw, Mapping):
+        return config  # named already
     check.unknown(config, _TOP, path)
     if config.get("apiVersion", "v1") != "v1":
         check.add(f"{path}.apiVersion", f"expected 'v1', got {checks.show(config['apiVersion'])}")
@@ -54,7 +54,7 @@ def _metadata(check: Checker, raw: object, path: str, *, namespace: str, prefix:
         if key == "name":
             check.add(f"{path}.name", "must not be set; pods are named by the operator")
         elif key not in _METADATA:
-            check.add(f"{path}.{key}", "not supported in a podConfig; expected only "
+            check.add(checks.child(path, key), "not supported in a podConfig; expected only "
                                        f"{sorted(_METADATA)} (the operator sets the rest)")
     if "namespace" in meta and meta["namespace"] != namespace:
         check.add(f"{path}.namespace",
@@ -81,9 +81,9 @@ def _metadata(check: Checker, raw: object, path: str, *, namespace: str, prefix:
 
 
 def _spec(check: Checker, raw: object, path: str) -> None:
-    spec = check.mapping(raw, f"{path}")
-    if not spec:
-        return
+    spec = check.mapping(raw, path)
+    if not isinstance(raw, Mapping):
+        return  # named already
     policy = spec.get("restartPolicy")
     if policy is not None and policy not in _RESTART_POLICIES:
         check.add(f"{path}.restartPolicy",

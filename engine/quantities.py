@@ -75,7 +75,10 @@ def parse(value: object) -> Fraction:
 def _show(value: object) -> str:
     if isinstance(value, int) and value.bit_length() > 64:  # repr may refuse: 4,300 digits
         return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more than 4,300 digits inside
+        text = f"a {type(value).__name__}"
     return text if len(text) <= 40 else text[:37] + "..."
 
 

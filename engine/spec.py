@@ -163,8 +163,9 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
     check = Checker()
     shape = checks.shape_problem(obj)
     if shape is not None:
-        check.add("object", shape)
-        raise InvalidSpec(tuple(check.problems))
+        where, _, why = shape.rpartition(": ")
+        check.add(where or "object", why)
+        raise InvalidSpec(tuple(check.problems), whole=True)
     root = check.mapping(obj, "object")
     if root.get("apiVersion", API_VERSION) != API_VERSION:
         check.add("apiVersion",
@@ -229,7 +230,8 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
                        cluster=name, namespace=namespace)
     if head_type is not None and raw_types and head_type not in types:
         names = [t.get("name") for t in raw_types if isinstance(t, Mapping)]
-        check.add("spec.headPodType", f"{head_type!r} names no podType; expected one of {names}")
+        check.add("spec.headPodType",
+                  f"{head_type!r} names no podType; expected one of {checks.show(names)}")
     effective_max = global_max
     if effective_max is None:
         effective_max = sum(t.max_workers for n, t in types.items() if n != head_type)

@@ -428,7 +428,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
         new = specs.from_raycluster(event.obj, previous=cs.spec)
     except InvalidSpec as exc:
         cs.problems = ""  # a new generation: its own problems, not the last ones
-        if exc.problems[0].path == "object":  # too deep or too big to keep and copy
+        if exc.whole:  # too deep or too big to keep and copy
             cs.obj = _stand_in(event.obj)
         fail(state, cs, event.at, "InvalidSpec", str(exc))
         return

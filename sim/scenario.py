@@ -214,7 +214,26 @@ class _Reader:
     def cluster(self, value: object, path: str) -> str:
         text = self.string(value, path)
         if text.count("/") != 1 or not all(text.split("/")):
-            raise self.fail(path, f"expected <namespace>/<name>, got {text!r}")
+            raise self.fail(path, f"expected <namespace>/<name>, got {_show(text)}")
+        namespace, name = text.split("/")
+        self.namespace(namespace, path)
+        self.object_name(name, path)
+        return text
+
+    def namespace(self, value: object, path: str) -> str:
+        """A namespace name, as the API server allows it (a DNS-1123 label)."""
+        text = self.string(value, path)
+        why = checks.dns_label(text)
+        if why is not None:
+            raise self.fail(path, f"namespace {_show(text)} {why}")
+        return text
+
+    def object_name(self, value: object, path: str) -> str:
+        """An object's name, as the API server allows it (a DNS-1123 subdomain)."""
+        text = self.string(value, path)
+        why = checks.dns_subdomain(text)
+        if why is not None:
+            raise self.fail(path, f"name {_show(text)} {why}")
         return text
 
 
@@ -303,8 +322,8 @@ def _operators(r: _Reader, value: object) -> tuple[OperatorSpec, ...]:
         elif watched:
             raise r.fail(f"{path}.namespaces", "expected only with scope: namespaces")
         out.append(OperatorSpec(name=r.string(o.get("name"), f"{path}.name"),
-                                namespace=r.string(o.get("namespace", "default"),
-                                                   f"{path}.namespace"),
+                                namespace=r.namespace(o.get("namespace", "default"),
+                                                      f"{path}.namespace"),
                                 scope=scope, qps=float(qps) if qps is not None else None,
                                 namespaces=tuple(str(n) for n in watched),
                                 burst=r.integer(o.get("burst", 10), f"{path}.burst", 1),
@@ -393,8 +412,8 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
         d = r.mapping(args, where, {"kind", "namespace", "name"})
         if d.get("kind", "RayCluster") != "RayCluster":
             raise r.fail(f"{where}.kind", f"expected RayCluster, got {_show(d.get('kind'))}")
-        args = {"cluster": f"{r.string(d.get('namespace'), f'{where}.namespace')}/"
-                           f"{r.string(d.get('name'), f'{where}.name')}"}
+        args = {"cluster": f"{r.namespace(d.get('namespace'), f'{where}.namespace')}/"
+                           f"{r.object_name(d.get('name'), f'{where}.name')}"}
     return Step(at=at, kind=kind, args=args, index=index)
 
 
@@ -418,7 +437,9 @@ def _raycluster(r: _Reader, value: object, path: str) -> dict[str, Any]:
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
         raise r.fail(f"{path}.metadata", f"expected a mapping, got {_show(meta)}")
-    r.string(meta.get("name"), f"{path}.metadata.name")
+    r.object_name(meta.get("name"), f"{path}.metadata.name")
+    if "namespace" in meta:
+        r.namespace(meta["namespace"], f"{path}.metadata.namespace")
     if not isinstance(obj.get("spec"), Mapping):
         raise r.fail(f"{path}.spec", f"expected a mapping, got {_show(obj.get('spec'))}")
     out = copy.deepcopy(dict(obj))

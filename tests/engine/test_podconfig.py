@@ -92,6 +92,8 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         f"{WORKER}.metadata.ownerReferences: not supported in a podConfig"),
     "another namespace": (lambda c: c["metadata"].update(namespace="kube-system"),
                           f"{WORKER}.metadata.namespace: expected the cluster's namespace"),
+    "an empty pod spec": (lambda c: c.update(spec={}),
+                          f"{WORKER}.spec.containers: expected a non-empty list"),
     "a restartPolicy of Sometimes": (lambda c: c["spec"].update(restartPolicy="Sometimes"),
                                      f"{WORKER}.spec.restartPolicy: expected one of"),
 }
@@ -120,7 +122,9 @@ def test_nesting_deeper_than_the_limit_is_refused_before_anything_walks_it() -> 
     for _ in range(5_000):  # json.dumps and copy.deepcopy would overflow the stack
         deep = {"x": deep}
     obj = worker(lambda c: c["spec"].update(affinity=deep))
-    assert problems(obj) == ["object: nested deeper than 64 levels"]
+    (problem,) = problems(obj)
+    assert problem.startswith(f"{WORKER}.spec.affinity.x.x")
+    assert problem.endswith(": nested deeper than 64 levels")
 
 
 def test_labels_annotations_and_a_generate_name_that_are_valid_pass_through() -> None:

@@ -168,6 +168,9 @@ UNTRUSTED: dict[str, tuple[bytes, str]] = {
     "week and a day": (b"name: x\nduration: 192h\n", "duration: expected at most 7 days"),
     "outside its folder": (b"name: x\ntimeline: [{at: 0s, applyFile: ../../../../../dev/zero}]\n",
                            "expected a file under the scenario's directory"),
+    "an operator namespace that is no name": (
+        b"name: x\noperators: [{name: op, namespace: -ops, scope: namespace}]\n",
+        "operators[0].namespace: namespace '-ops' must consist of"),
     "a count of 10**12": (b"name: x\ncluster: {nodes: [{name: n, count: 1000000000000}]}\n",
                           "count: expected an integer from 1 to 100000"),
 }
