@@ -269,3 +269,45 @@ def test_two_processes_of_one_install_do_not_take_the_claim_from_each_other(
     assert "this process stands down there" in old_output, old_output
     assert "stands down" not in new_output, new_output
     assert start <= 3  # the first claim, and the newer process's once
+
+
+def test_what_once_crashed_the_process_now_puts_only_its_cluster_in_error(
+    served: tuple[Path, KubeApi],
+) -> None:
+    """Labels as a list, env as a string and a memory of 1e5000 each raised while the pod
+    was built: the process died, and again at every restart, so no cluster anywhere was
+    managed until someone deleted the object."""
+    config, api = served
+
+    def worker(name: str, change: Callable[[dict[str, Any]], None]) -> None:
+        obj = cluster_object("ray", name, 1, 2)
+        change(obj["spec"]["podTypes"][1]["podConfig"])
+        api.create("rayclusters", "ray", obj)
+
+    worker("labels", lambda c: c["metadata"].update(labels=["a", "b"]))
+    worker("env", lambda c: c["spec"]["containers"][0].update(env="A=1"))
+    worker("memory", lambda c: c["spec"]["containers"][0]["resources"]["limits"].update(
+        memory="1e5000"))
+    api.create("rayclusters", "other", cluster_object("other", "good", 1, 2))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
+         "e2e", "--metrics-port", str(free_port()), "--no-ray-load"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def settled() -> bool:
+            """the three are in phase Error and good is Running"""
+            phases = {(ns, name): (api.get("rayclusters", ns, name).get("status") or {}).get(
+                "phase") for ns, name in (("ray", "labels"), ("ray", "env"),
+                                          ("ray", "memory"), ("other", "good"))}
+            return list(phases.values()) == ["Error", "Error", "Error", "Running"]
+        until(settled)
+        messages = {name: api.get("rayclusters", "ray", name)["status"]["message"]
+                    for name in ("labels", "env", "memory")}
+        assert "podConfig.metadata.labels: expected an object" in messages["labels"]
+        assert "containers[0].env: expected a list" in messages["env"]
+        assert "limits[memory]: '1e5000'" in messages["memory"]
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
