@@ -1,4 +1,4 @@
-"""`python -m bench [--scale small|full] [--json FILE] [--only B1,B2,...] [--compiled]`: the
+"""`python -m bench [--scale small|full] [--json FILE] [--only B1,B2,...,IN] [--compiled]`: the
 benchmarks.
 
 Each figure is the median of several runs with min and max, printed next to its target.
@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import engine as be
+from bench import inputs as bi
 from bench import peers as bp2
 from bench import process as bp
 from bench import sim as bs
@@ -258,6 +259,18 @@ def b5(scale: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def inputs(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    quantity = _stats(bi.quantity_microseconds(scale["runs"]))
+    seconds, steps = bi.validate_seconds(scale["runs"])
+    validate = _stats(seconds)
+    return [
+        row("IN slowest quantity to parse (uncached)", "us", quantity, "< 10 us",
+            quantity["median"] < 10, "'1e15000000', 64 digits, ... (took ~10 s unbounded)"),
+        row(f"IN validate the largest scenario accepted (1 MiB, {steps:,} steps)", "s",
+            validate, "-", None, f"{validate['median'] / steps * 1e6:.0f} us a step"),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "B1": b1,
     "B2": b2,
@@ -267,6 +280,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "B6": b6,
     "MEM": memory,
     "PEERS": peers,
+    "IN": inputs,
 }
 
 
