@@ -105,7 +105,46 @@ def shape_problem(value: object, *, depth: int = MAX_DEPTH, nodes: int = MAX_NOD
     `nodes` values (a YAML document can share one object many times over, an alias bomb,
     which a walk, a copy or a hash would expand exponentially), or a number no API object
     holds (an integer beyond 64 bits: printing it fails; a float that is not finite).
-    Walked without recursion; paths are named in the form of the API server's messages."""
+    Walked without recursion, once quickly; a problem found is walked again to name its
+    path in the form of the API server's messages."""
+    if _fits(value, depth, nodes):
+        return None
+    return _explain(value, depth, nodes)
+
+
+_SCALARS = frozenset({str, bool, type(None)})
+
+
+def _fits(value: object, depth: int, nodes: int) -> bool:
+    """The fast walk: plain JSON types by their exact type (a spec is read on every new
+    generation, so this stays a few microseconds for a typical object)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    seen = 0
+    while stack:
+        item, level = pop()
+        seen += 1
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is dict or kind is list:
+            if level >= depth or seen > nodes:
+                return False
+            children: Any = item.values() if kind is dict else item  # type: ignore[attr-defined]
+            for child in children:
+                push((child, level + 1))
+        elif kind is int:
+            if not -MAX_NUMBER - 1 <= item <= MAX_NUMBER:  # type: ignore[operator]
+                return False
+        elif kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
+                return False
+        else:
+            return False  # another type: the careful walk decides
+    return seen <= nodes
+
+
+def _explain(value: object, depth: int, nodes: int) -> str | None:
     stack: list[tuple[object, tuple[object, ...]]] = [(value, ())]
     seen = 0
     while stack:

@@ -12,14 +12,17 @@ command that runs `ray start` without it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shlex
 
 _SEPARATORS = frozenset(";&|\n()")
 
 
+@functools.lru_cache(maxsize=4096)
 def blocking(command: str) -> str:
-    """`command` with `--block` added to every `ray start` invocation that lacks it."""
+    """`command` with `--block` added to every `ray start` invocation that lacks it
+    (memoized: clusters repeat the same few start commands, and shlex is slow)."""
     out: list[str] = []
     done = 0
     for start, end in _simple_commands(command):

@@ -951,7 +951,7 @@ def _action_result(state: State, event: ev.ActionResult) -> None:
     ok = outcome == ev.DONE or outcome == ev.CONFLICT
     if outcome == ev.DONE:
         cs.failed_calls = 0
-        if cs.told == f"Forbidden/{kind}":  # allowed again: a new refusal is news
+        if cs.told and cs.told == f"Forbidden/{kind}":  # allowed again: news next time
             cs.told = ""
     elif outcome == ev.FORBIDDEN:
         notice(state, cs, "Forbidden", f"the API server forbids {_WHAT.get(kind, kind)}: "
