@@ -45,21 +45,20 @@ _ENV_NAME = re.compile(r"^[\x20-\x3c\x3e-\x7e]+$")  # printable ASCII but '='
 
 def dns_label(value: str) -> str | None:
     """Why `value` is no DNS-1123 label, or None."""
-    if len(value) > 63:
-        return f"must be at most 63 characters, got {len(value)}"
-    if not _DNS_LABEL.match(value):
-        return "must consist of lower-case letters, digits and '-', and start and end " \
-               "with a letter or digit"
-    return None
+    return _dns(value, 63, _DNS_LABEL, "'-'")
 
 
 def dns_subdomain(value: str) -> str | None:
     """Why `value` is no DNS-1123 subdomain (the form of most object names), or None."""
-    if len(value) > 253:
-        return f"must be at most 253 characters, got {len(value)}"
-    if not _DNS_SUBDOMAIN.match(value):
-        return "must consist of lower-case letters, digits, '-' and '.', and start and end " \
-               "with a letter or digit"
+    return _dns(value, 253, _DNS_SUBDOMAIN, "'-' and '.'")
+
+
+def _dns(value: str, longest: int, pattern: re.Pattern[str], marks: str) -> str | None:
+    if len(value) > longest:
+        return f"must be at most {longest} characters, got {len(value)}"
+    if not pattern.match(value):
+        return (f"must consist of lower-case letters, digits and {marks}, and start and end "
+                "with a letter or digit")
     return None
 
 

@@ -11,7 +11,7 @@ import copy
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -222,18 +222,18 @@ class _Reader:
 
     def namespace(self, value: object, path: str) -> str:
         """A namespace name, as the API server allows it (a DNS-1123 label)."""
-        text = self.string(value, path)
-        why = checks.dns_label(text)
-        if why is not None:
-            raise self.fail(path, f"namespace {_show(text)} {why}")
-        return text
+        return self._named(value, path, "namespace", checks.dns_label)
 
     def object_name(self, value: object, path: str) -> str:
         """An object's name, as the API server allows it (a DNS-1123 subdomain)."""
+        return self._named(value, path, "name", checks.dns_subdomain)
+
+    def _named(self, value: object, path: str, what: str,
+               rule: Callable[[str], str | None]) -> str:
         text = self.string(value, path)
-        why = checks.dns_subdomain(text)
+        why = rule(text)
         if why is not None:
-            raise self.fail(path, f"name {_show(text)} {why}")
+            raise self.fail(path, f"{what} {_show(text)} {why}")
         return text
 
 
@@ -392,8 +392,8 @@ def _step(r: _Reader, value: object, path: str, base: Path, index: int) -> Step:
         f = r.mapping(args, where, {"verb", "resource", "status", "count", "message",
                                     "operator"})
         verb = f.get("verb", "*")
-        verbs = {"*", "get", "list", "create", "patch", "patch_status", "replace", "delete"}
-        if verb not in verbs:
+        verbs = ("*", "get", "list", "create", "patch", "patch_status", "replace", "delete")
+        if verb not in verbs:  # a tuple: a value that is no string may be unhashable
             raise r.fail(f"{where}.verb", f"expected one of {sorted(verbs)}, got {_show(verb)}")
         status = f.get("status", 500)
         if status not in (0, 403, 404, 409, 429, 500, 503):

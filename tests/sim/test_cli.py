@@ -192,3 +192,11 @@ def test_apply_file_reads_only_regular_files(tmp_path: Path,
     path = tmp_path / "s.yaml"
     path.write_text("name: x\ntimeline: [{at: 0s, applyFile: fifo}]\n")
     assert "is not a regular file" in refused(path, capsys)
+
+
+def test_a_fault_verb_that_is_a_mapping_is_named_not_a_crash(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Found by the scenario fuzzer: `verb: {}` raised TypeError (unhashable) in validate.
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\ntimeline: [{at: 0s, api_faults: {verb: {}}}]\n")
+    assert "timeline[0].api_faults.verb: expected one of" in refused(path, capsys)
