@@ -44,6 +44,11 @@ def find(name: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["kubelet"]:  # a long-running client of a real API: its own flags
+        from sim import kubelet
+
+        return kubelet.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sim",
                                      description="Simulate Ray clusters under the operator.")
     sub = parser.add_subparsers(dest="command")
@@ -59,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="write each operator's log to DIR/<operator>.log, as "
                             "`kubectl logs` of its pod would show it")
     sub.add_parser("list", help="list the bundled scenarios")
+    sub.add_parser("kubelet", help="bind, start and delete pods of any Kubernetes API "
+                                   "(python -m sim kubelet --help)", add_help=False)
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario")
     replay = sub.add_parser("replay", help="re-derive every decision from a trace")

@@ -53,105 +53,85 @@ def _port(pod: dict[str, Any]) -> int:
     return int(found.group(1)) if found else 6379
 
 
+PORT_BASE = 21_000
+PORTS_PER_NODE = 100
+
+
+def node_ports(index: int) -> list[str]:
+    """`ray start` flags giving node `index` a block of ports of its own. Left to Ray, two
+    nodes starting at the same instant on one machine race for the same free port (one
+    died with "bind: Address already in use")."""
+    base = PORT_BASE + PORTS_PER_NODE * (index % 400)
+    return [f"--node-manager-port={base}", f"--object-manager-port={base + 1}",
+            f"--metrics-export-port={base + 2}", f"--dashboard-agent-listen-port={base + 3}",
+            f"--dashboard-agent-grpc-port={base + 4}", f"--runtime-env-agent-port={base + 5}",
+            f"--min-worker-port={base + 10}", f"--max-worker-port={base + PORTS_PER_NODE - 1}"]
+
+
 @define
-class ProcessKubelet:
-    api: Api
+class RayNodes:
+    """One local Ray node process per pod, each on a loopback address of its own (its pod
+    IP) and a block of ports of its own; whoever watches the pods says when to start and
+    stop them."""
+
     log: Any = print
     procs: dict[Key, subprocess.Popen[bytes]] = field(factory=dict)
     ips: dict[Key, str] = field(factory=dict)
-    waiting: set[Key] = field(factory=set)  # workers whose head is not running yet
     stopping: list[tuple[float, subprocess.Popen[bytes]]] = field(factory=list)
-    next_ip: int = 2
+    started: int = 0
 
-    def on_change(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
-        """The API's watcher: start a pod's Ray node when it appears, stop it when it goes."""
-        if resource != "pods":
-            return
-        meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        labels = meta.get("labels") or {}
-        if LABEL_CLUSTER not in labels:
-            return
-        if kind == "DELETED" or meta.get("deletionTimestamp"):
-            self.waiting.discard(key)  # (unbound pods are removed by the API at once)
-            self._stop(key)
-        elif kind == "ADDED":
-            self.waiting.add(key)
-
-    def tick(self) -> None:
-        """Start what can start, fail what exited (called by the server every 0.5 s)."""
-        for key in sorted(self.waiting):
-            self._try_start(key)
-        now = time.monotonic()
-        for since, proc in list(self.stopping):
-            if proc.poll() is not None:
-                self.stopping.remove((since, proc))
-            elif now - since > 15:
-                _signal(proc, signal.SIGKILL)
-        for key, proc in list(self.procs.items()):
-            if proc.poll() is not None:
-                del self.procs[key]
-                self.log(f"{key[1]},{key[0]}: its Ray node exited with {proc.returncode}")
-                if key in self.api.objects["pods"]:
-                    self.api.patch_status("pods", key[0], key[1], {
-                        "phase": "Failed", "reason": "RayNodeExited",
-                        "message": f"ray start exited with {proc.returncode}"})
-
-    def _head(self, pod: dict[str, Any]) -> tuple[str, int] | None:
-        """The running head of the pod's cluster: its IP and its GCS port."""
-        cluster = pod["metadata"]["labels"][LABEL_CLUSTER]
-        ns = pod["metadata"]["namespace"]
-        for (pod_ns, _), other in self.api.objects["pods"].items():
-            labels = other["metadata"].get("labels") or {}
-            if (pod_ns == ns and labels.get(LABEL_CLUSTER) == cluster
-                    and labels.get(LABEL_KIND) == "head"
-                    and not other["metadata"].get("deletionTimestamp")
-                    and (other.get("status") or {}).get("phase") == "Running"):
-                return str(other["status"]["podIP"]), _port(other)
-        return None
-
-    def _try_start(self, key: Key) -> None:
-        pod = self.api.objects["pods"].get(key)
-        if pod is None:
-            self.waiting.discard(key)
-            return
-        head = pod["metadata"]["labels"].get(LABEL_KIND) == "head"
-        ip = f"127.0.0.{self.next_ip}"
+    def start(self, key: Key, pod: dict[str, Any], head: tuple[str, int] | None) -> str:
+        """Start the node of `pod` (a worker joins `head`, its IP and GCS port); return its IP."""
+        is_head = head is None
+        index = self.started
+        self.started += 1
+        ip = f"127.0.{index // 250}.{index % 250 + 2}"  # 127.0.0.2, 127.0.0.3, ...
         args = [ray_command(), "start", "--block", f"--node-ip-address={ip}",
-                "--disable-usage-stats"]
-        if head:
-            args += ["--head", f"--port={_port(pod)}", "--include-dashboard=false"]
+                "--disable-usage-stats", *node_ports(index)]
+        if is_head:
+            args += ["--head", f"--port={_port(pod)}", "--include-dashboard=false",
+                     f"--ray-client-server-port={PORT_BASE + PORTS_PER_NODE * (index % 400) + 6}"]
         else:
-            found = self._head(pod)
-            if found is None:
-                return  # Pending until its head runs
-            args.append(f"--address={found[0]}:{found[1]}")
-        self.waiting.discard(key)
-        self.next_ip += 1
+            assert head is not None
+            args.append(f"--address={head[0]}:{head[1]}")
         resources = _env(pod).get("RAY_OVERRIDE_RESOURCES", "{}")
         env = {**os.environ, "RAY_OVERRIDE_RESOURCES": resources,
                "RAY_USAGE_STATS_ENABLED": "0"}
         self.procs[key] = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL, start_new_session=True)
         self.ips[key] = ip
-        self.log(f"{key[1]},{key[0]}: started a Ray {'head' if head else 'worker'} at {ip} "
+        self.log(f"{key[1]},{key[0]}: started a Ray {'head' if is_head else 'worker'} at {ip} "
                  f"with {json.loads(resources)}")
-        self.api.patch_status("pods", key[0], key[1], {
-            "phase": "Running", "podIP": ip,
-            "startTime": pod["metadata"].get("creationTimestamp"),
-            "conditions": [{"type": "Ready", "status": "True"}]})
+        return ip
 
-    def _stop(self, key: Key) -> None:
+    def stop(self, key: Key) -> None:
         """SIGTERM the node (`ray start --block` then stops its processes); SIGKILL after
-        15 s. Never waits: this runs on the API server's loop."""
+        15 s (`exited` checks). Never waits."""
         proc = self.procs.pop(key, None)
         if proc is not None:
             _signal(proc, signal.SIGTERM)
             self.stopping.append((time.monotonic(), proc))
 
+    def exited(self) -> list[tuple[Key, int]]:
+        """Nodes that exited by themselves since the last call (and their exit codes);
+        kills what was stopped and still runs after 15 s."""
+        now = time.monotonic()
+        for since, proc in list(self.stopping):
+            if proc.poll() is not None:
+                self.stopping.remove((since, proc))
+            elif now - since > 15:
+                _signal(proc, signal.SIGKILL)
+        out = []
+        for key, proc in list(self.procs.items()):
+            if proc.poll() is not None:
+                del self.procs[key]
+                self.log(f"{key[1]},{key[0]}: its Ray node exited with {proc.returncode}")
+                out.append((key, int(proc.returncode)))
+        return out
+
     def stop_all(self) -> None:
         for key in list(self.procs):
-            self._stop(key)
+            self.stop(key)
         for _, proc in self.stopping:
             try:
                 proc.wait(15)
@@ -159,6 +139,79 @@ class ProcessKubelet:
                 _signal(proc, signal.SIGKILL)
                 proc.wait(10)
         self.stopping.clear()
+
+
+def head_of(pods: Any, pod: dict[str, Any]) -> tuple[str, int] | None:
+    """The running head of `pod`'s cluster among `pods` (objects): its IP and GCS port."""
+    cluster = pod["metadata"]["labels"][LABEL_CLUSTER]
+    ns = pod["metadata"]["namespace"]
+    for other in pods:
+        labels = other["metadata"].get("labels") or {}
+        if (other["metadata"].get("namespace") == ns and labels.get(LABEL_CLUSTER) == cluster
+                and labels.get(LABEL_KIND) == "head"
+                and not other["metadata"].get("deletionTimestamp")
+                and (other.get("status") or {}).get("phase") == "Running"
+                and (other.get("status") or {}).get("podIP")):
+            return str(other["status"]["podIP"]), _port(other)
+    return None
+
+
+@define
+class ProcessKubelet:
+    """The in-memory API's pods as local Ray nodes (`sim serve --ray-processes`)."""
+
+    api: Api
+    log: Any = print
+    nodes: RayNodes = field(init=False)
+    waiting: set[Key] = field(factory=set)  # pods whose node has not started (workers wait
+    # for their head)
+
+    def __attrs_post_init__(self) -> None:
+        self.nodes = RayNodes(log=self.log)
+
+    def on_change(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
+        """The API's watcher: start a pod's Ray node when it appears, stop it when it goes."""
+        if resource != "pods":
+            return
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if LABEL_CLUSTER not in (meta.get("labels") or {}):
+            return
+        if kind == "DELETED" or meta.get("deletionTimestamp"):
+            self.waiting.discard(key)  # (unbound pods are removed by the API at once)
+            self.nodes.stop(key)
+        elif kind == "ADDED":
+            self.waiting.add(key)
+
+    def tick(self) -> None:
+        """Start what can start, fail what exited (called by the server every 0.5 s)."""
+        for key in sorted(self.waiting):
+            self._try_start(key)
+        for key, code in self.nodes.exited():
+            if key in self.api.objects["pods"]:
+                self.api.patch_status("pods", key[0], key[1], {
+                    "phase": "Failed", "reason": "RayNodeExited",
+                    "message": f"ray start exited with {code}"})
+
+    def _try_start(self, key: Key) -> None:
+        pod = self.api.objects["pods"].get(key)
+        if pod is None:
+            self.waiting.discard(key)
+            return
+        head = None
+        if pod["metadata"]["labels"].get(LABEL_KIND) != "head":
+            head = head_of(self.api.objects["pods"].values(), pod)
+            if head is None:
+                return  # Pending until its head runs
+        self.waiting.discard(key)
+        ip = self.nodes.start(key, pod, head)
+        self.api.patch_status("pods", key[0], key[1], {
+            "phase": "Running", "podIP": ip,
+            "startTime": pod["metadata"].get("creationTimestamp"),
+            "conditions": [{"type": "Ready", "status": "True"}]})
+
+    def stop_all(self) -> None:
+        self.nodes.stop_all()
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
