@@ -178,11 +178,22 @@ class KubeApi:
             return self._call("PATCH", url_path, body=ops, content_type=JSON_PATCH,
                               verb="patch", resource=f"{resource}/status")
         except ApiError as exc:
-            if exc.status in (400, 422, 500) and "test" in str(exc).lower():
-                # A failed `test` operation is the precondition failing, which callers
-                # treat as the 409 it means (the object is not what the write assumed).
-                raise ApiError(409, "Conflict", str(exc)) from exc
+            if exc.status == 422 and not self._holds(resource, namespace, name, precondition):
+                # A failed `test` operation is answered 422 "the server rejected our request
+                # due to an error in our request", like a status that is invalid; the
+                # object tells which: a precondition that no longer holds is the 409 it means.
+                raise ApiError(409, "Conflict", f"a precondition failed ({exc})") from exc
             raise
+
+    def _holds(self, resource: str, namespace: str, name: str,
+               precondition: Precondition) -> bool:
+        try:
+            meta = self.get(resource, namespace, name)["metadata"]
+        except ApiError:
+            return False  # gone: no precondition holds
+        notes = meta.get("annotations") or {}
+        return (not precondition.uid or meta.get("uid") == precondition.uid) and all(
+            notes.get(k) == v for k, v in precondition.annotations.items())
 
     def watch(self, resource: str, namespace: str | None, selector: str | None,
               resource_version: str, *, timeout: int = 60

@@ -6,6 +6,7 @@ seconds, and prints where each ran."""
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import time
 
@@ -24,9 +25,12 @@ def head_address(kubeconfig: str, namespace: str, cluster: str, port: int) -> st
 
 
 @ray.remote(num_cpus=1)
-def work(seconds: float) -> str:
+def work(seconds: float) -> dict[str, object]:
+    """Where and when one task ran (its node's IP, wall-clock start and end)."""
+    start = time.time()
     time.sleep(seconds)
-    return socket.gethostname() + " " + ray.util.get_node_ip_address()
+    return {"host": socket.gethostname(), "node": ray.util.get_node_ip_address(),
+            "start": start, "end": time.time()}
 
 
 def main() -> None:
@@ -43,7 +47,8 @@ def main() -> None:
     started = time.monotonic()
     results = ray.get([work.remote(args.seconds) for _ in range(args.tasks)])
     print(f"{len(results)} tasks done in {time.monotonic() - started:.1f} s on nodes "
-          f"{sorted(set(r.split()[-1] for r in results))}", flush=True)
+          f"{sorted({str(r['node']) for r in results})}", flush=True)
+    print("tasks: " + json.dumps(results), flush=True)
 
 
 if __name__ == "__main__":

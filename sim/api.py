@@ -33,6 +33,7 @@ from attrs import define, field
 from driver import kinds
 from driver.execute import ApiError, Precondition
 from engine.planner import timestamp
+from sim import schema
 
 Obj = dict[str, Any]
 Watcher = Callable[[str, str, Obj], None]
@@ -182,6 +183,9 @@ class Api:
             name = f"{prefix}{_suffix(self.names)}"
         if (ns, name) in self.objects[resource]:
             raise ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists')
+        if resource == "rayclusters":
+            body = _admit(name, body)
+            meta = body["metadata"]
         self.uids += 1
         api_version, kind = RESOURCES[resource]
         body.setdefault("apiVersion", api_version)
@@ -221,6 +225,8 @@ class Api:
                       "resourceVersion", "deletionTimestamp"):
             if fixed in old["metadata"]:
                 body["metadata"][fixed] = old["metadata"][fixed]
+        if resource == "rayclusters":
+            body = _admit(name, body)
         if resource in WITH_GENERATION and body.get("spec") != old.get("spec"):
             body["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         return self._update(resource, old, body)
@@ -238,6 +244,8 @@ class Api:
             body["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
         if resource in WITH_STATUS:
             body["status"] = old.get("status", {})
+        if resource == "rayclusters":
+            body = _admit(name, body)
         if resource in WITH_GENERATION:
             bump = 1 if body.get("spec") != old.get("spec") else 0
             body["metadata"]["generation"] = old["metadata"].get("generation", 1) + bump
@@ -252,6 +260,8 @@ class Api:
             _check(old, precondition)
         body = dict(old)
         body["status"] = merge(old.get("status") or {}, status)
+        if resource == "rayclusters":
+            body = _admit(name, body)
         return self._update(resource, old, body)
 
     def delete(self, resource: str, namespace: str, name: str, *,
@@ -407,6 +417,15 @@ _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
 @functools.lru_cache(maxsize=4096)
 def _stamp(seconds: float) -> str:
     return timestamp(seconds)
+
+
+def _admit(name: str, body: Obj) -> Obj:
+    """A RayCluster as the CRD's structural schema admits it: pruned, or refused (422)."""
+    pruned: Obj = schema.prune(body, schema.raycluster_schema())
+    refused = schema.refusal(name, pruned)
+    if refused is not None:
+        raise ApiError(422, "Invalid", refused)
+    return pruned
 
 
 def _ns(resource: str, namespace: str) -> str:

@@ -209,6 +209,8 @@ class Kubelet:
                 head = head_of(self.pods.values(), pod)
                 if head is None:
                     return  # Pending until its head runs
+            if not self.ray.can_start():
+                return  # one Ray node starts at a time on this machine
             ip = self.ray.start(key, pod, head)
         else:
             ip = f"10.244.{self.next_ip // 250}.{self.next_ip % 250 + 1}"

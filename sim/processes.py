@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -53,6 +54,7 @@ def _port(pod: dict[str, Any]) -> int:
     return int(found.group(1)) if found else 6379
 
 
+START_GAP = 3.0
 PORT_BASE = 21_000
 PORTS_PER_NODE = 100
 
@@ -79,18 +81,25 @@ class RayNodes:
     ips: dict[Key, str] = field(factory=dict)
     stopping: list[tuple[float, subprocess.Popen[bytes]]] = field(factory=list)
     started: int = 0
+    last_start: float = -math.inf
+
+    def can_start(self) -> bool:
+        """Whether a node may start now: nodes on one machine share Ray's session folder,
+        and two `ray start` at the same instant leave one hanging unregistered (seen with
+        two workers), so starts are at least START_GAP apart."""
+        return time.monotonic() - self.last_start >= START_GAP
 
     def start(self, key: Key, pod: dict[str, Any], head: tuple[str, int] | None) -> str:
         """Start the node of `pod` (a worker joins `head`, its IP and GCS port); return its IP."""
         is_head = head is None
+        self.last_start = time.monotonic()
         index = self.started
         self.started += 1
         ip = f"127.0.{index // 250}.{index % 250 + 2}"  # 127.0.0.2, 127.0.0.3, ...
         args = [ray_command(), "start", "--block", f"--node-ip-address={ip}",
                 "--disable-usage-stats", *node_ports(index)]
         if is_head:
-            args += ["--head", f"--port={_port(pod)}", "--include-dashboard=false",
-                     f"--ray-client-server-port={PORT_BASE + PORTS_PER_NODE * (index % 400) + 6}"]
+            args += ["--head", f"--port={_port(pod)}", "--include-dashboard=false"]
         else:
             assert head is not None
             args.append(f"--address={head[0]}:{head[1]}")
@@ -203,6 +212,8 @@ class ProcessKubelet:
             head = head_of(self.api.objects["pods"].values(), pod)
             if head is None:
                 return  # Pending until its head runs
+        if not self.nodes.can_start():
+            return  # the next tick
         self.waiting.discard(key)
         ip = self.nodes.start(key, pod, head)
         self.api.patch_status("pods", key[0], key[1], {

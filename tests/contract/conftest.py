@@ -11,6 +11,7 @@ from kubernetes import client as k8s
 from adapters.kube import KubeApi
 from sim import serve
 from sim.api import Api, Client
+from tests.realk8s.plane import Plane, namespace
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +20,25 @@ def http_port() -> Iterator[int]:
         yield port
 
 
-@pytest.fixture(params=["in-process", "http"])
+NAMESPACES = ("c1", "c2", "c3", "c4", "c5", "c6", "c7", "x1", "x2", "x3")
+"""The namespaces the suite writes in (a real API server refuses writes in missing ones)."""
+
+
+@pytest.fixture(scope="module")
+def real_api(plane: Plane) -> KubeApi:
+    for ns in NAMESPACES:
+        namespace(plane, f"{ns}")
+    return plane.api
+
+
+@pytest.fixture(params=["in-process", "http", pytest.param("real", marks=pytest.mark.realk8s)])
 def api(request: pytest.FixtureRequest) -> Any:
+    """Each backend in turn: the in-process fake, `sim serve` over HTTP, and a real
+    kube-apiserver (whatever the fakes do differently from it is a defect of the fakes)."""
     if request.param == "in-process":
         return Client(Api())
+    if request.param == "real":
+        return request.getfixturevalue("real_api")
     port = request.getfixturevalue("http_port")
     return KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from driver.execute import ApiError, Precondition
+from sim.clusters import cluster_object
 
 
 def service(name: str, **labels: str) -> dict[str, Any]:
@@ -21,9 +22,9 @@ def service(name: str, **labels: str) -> dict[str, Any]:
 
 
 def raycluster(name: str) -> dict[str, Any]:
-    return {"apiVersion": "cluster.ray.io/v1", "kind": "RayCluster",
-            "metadata": {"name": name, "annotations": {"cluster.ray.io/claim-holder": "a/1"}},
-            "spec": {"maxWorkers": 1}}
+    obj = cluster_object("", name, 0, 1)
+    obj["metadata"] = {"name": name, "annotations": {"cluster.ray.io/claim-holder": "a/1"}}
+    return obj
 
 
 def test_create_returns_the_stored_object_and_a_taken_name_is_409(api: Any) -> None:
@@ -84,3 +85,23 @@ def test_status_writes_are_fenced_by_uid_and_annotation(api: Any) -> None:
         api.patch_status("rayclusters", "c6", "rc", {"phase": "Error"},
                          precondition=Precondition(uid="other"))
     assert api.get("rayclusters", "c6", "rc")["status"]["phase"] == "Running"
+
+
+def test_a_raycluster_that_breaks_the_schema_is_refused_naming_the_field(api: Any) -> None:
+    bad = raycluster("bad")
+    bad["spec"]["podTypes"][1]["minWorkers"] = -1
+    del bad["spec"]["headPodType"]
+    with pytest.raises(ApiError) as exc:
+        api.create("rayclusters", "c7", bad)
+    assert exc.value.status == 422
+    assert "spec.headPodType: Required value" in str(exc.value)
+    assert "spec.podTypes[1].minWorkers" in str(exc.value)
+
+
+def test_unknown_fields_of_a_raycluster_are_pruned(api: Any) -> None:
+    obj = raycluster("pruned")
+    obj["spec"]["headSetupCommands"] = ["echo"]
+    obj["spec"]["podTypes"][0]["podConfig"]["spec"]["kept"] = True  # preserved: podConfig
+    stored = api.create("rayclusters", "c7", obj)
+    assert "headSetupCommands" not in stored["spec"]
+    assert stored["spec"]["podTypes"][0]["podConfig"]["spec"]["kept"] is True

@@ -9,6 +9,7 @@ from engine import actions as act
 from engine import events as ev
 from engine import manifests
 from engine import spec as specs
+from sim.clusters import cluster_object
 from tests.builders import raycluster
 
 
@@ -52,9 +53,7 @@ def test_the_cluster_s_own_service_is_brought_back_to_its_manifest(api: Any) -> 
 
 
 def test_a_service_owned_by_another_object_is_a_conflict(api: Any) -> None:
-    other = api.create("rayclusters", "x3", {"apiVersion": "cluster.ray.io/v1",
-                                             "kind": "RayCluster", "metadata": {"name": "o"},
-                                             "spec": {"maxWorkers": 1}})
+    other = api.create("rayclusters", "x3", cluster_object("x3", "o", 0, 1))
     owner = {"apiVersion": "cluster.ray.io/v1", "kind": "RayCluster", "name": "o",
              "uid": other["metadata"]["uid"]}
     api.create("services", "x3", {"apiVersion": "v1", "kind": "Service",

@@ -5,6 +5,7 @@ are removed and the cluster is back to its head. The README's commands, as a tes
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -83,6 +84,10 @@ def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Lo
     driver.wait(180)
     assert driver.returncode == 0, local.log("burst")
     assert "2 tasks done" in local.log("burst")
+    tasks = json.loads(local.log("burst").split("tasks: ", 1)[1].splitlines()[0])
+    first, second = tasks
+    assert first["node"] != second["node"]  # two workers (only one joined before) ...
+    assert max(first["start"], second["start"]) < min(first["end"], second["end"])  # at once
     until(lambda: local.pods() == ["head"], seconds=120)  # idle 6 s, then removed
     log = local.log("operator")
     assert "local,ray: INFO Adding 2 nodes of type worker." in log, log

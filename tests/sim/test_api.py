@@ -6,11 +6,13 @@ import pytest
 
 from driver.execute import ApiError
 from sim.api import Api, Client, Fault, parse_selector
+from sim.clusters import cluster_object
 
 
 def raycluster(name: str = "a") -> dict[str, object]:
-    return {"apiVersion": "cluster.ray.io/v1", "kind": "RayCluster",
-            "metadata": {"name": name}, "spec": {"maxWorkers": 1}}
+    obj = cluster_object("", name, 0, 1)
+    obj["metadata"] = {"name": name}
+    return obj
 
 
 def test_create_sets_identity_and_a_growing_resource_version() -> None:
