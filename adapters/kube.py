@@ -23,6 +23,10 @@ from driver.execute import ApiError, Precondition
 from driver.kinds import KINDS
 
 JSON = "application/json"
+AUTH = ["BearerToken"]
+"""The client's authentication for every call: a ServiceAccount's token (in a pod, or from a
+kubeconfig), refreshed as the client refreshes it; client certificates need nothing here.
+Without it the official client sends no token, and a real API server sees an anonymous user."""
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
@@ -113,7 +117,8 @@ class KubeApi:
         started = time.monotonic()
         try:
             method, url, headers, data, post = self.client.param_serialize(
-                method, url_path, query_params=query or [], header_params=headers, body=body)
+                method, url_path, query_params=query or [], header_params=headers, body=body,
+                auth_settings=AUTH)
             response = self.client.call_api(method, url, headers, data, post,
                                             _request_timeout=self.timeout)
             response.read()  # type: ignore[no-untyped-call]
@@ -207,7 +212,7 @@ class KubeApi:
         try:
             method, url, headers, data, post = self.client.param_serialize(
                 "GET", path(resource, namespace), query_params=query,
-                header_params={"Accept": JSON})
+                header_params={"Accept": JSON}, auth_settings=AUTH)
             response = self.client.call_api(method, url, headers, data, post,
                                             _request_timeout=timeout + 10)
         except NO_ANSWER as exc:

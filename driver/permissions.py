@@ -20,12 +20,17 @@ class Rule:
     group: str  # API group ("" = core)
     resource: str  # plural, with a subresource after "/"
     verbs: tuple[str, ...]
+    call: bool = True  # False: no call of the operator's, a condition of one (admission)
 
 
 RULES: tuple[Rule, ...] = (
     # RayClusters: read and watch; patch the claim annotation; write the status.
     Rule("cluster.ray.io", "rayclusters", ("list", "watch", "patch")),
     Rule("cluster.ray.io", "rayclusters/status", ("patch",)),
+    # Pods and the Service name their RayCluster as owner with blockOwnerDeletion, which the
+    # OwnerReferencesPermissionEnforcement admission allows only to whom may update the
+    # owner's finalizers (a real API server refused every pod without it).
+    Rule("cluster.ray.io", "rayclusters/finalizers", ("update",), call=False),
     # Ray nodes: create and delete; get to re-observe after a 409.
     Rule("", "pods", ("get", "list", "watch", "create", "delete")),
     # The head Service: create, or get (whose is it?) and patch.

@@ -150,7 +150,7 @@ class ClusterState:
     service_retry_at: float = -math.inf  # the head Service is applied again from then
     claim_refused: str = ""  # the resourceVersion at which the API refused our claim
     notices: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) to tell
-    told: str = ""  # the last notice told (the same one is not told twice in a row)
+    told: dict[str, None] = field(default_factory=dict)  # keys of notices told (not again)
     failed_calls: int = 0  # consecutive failed calls (the retry delay doubles with each)
     contended: str = ""  # the holder this install last reported a conflict against
     asked_at: float = -math.inf  # when this install last asked for a hand-over
@@ -951,8 +951,8 @@ def _action_result(state: State, event: ev.ActionResult) -> None:
     ok = outcome == ev.DONE or outcome == ev.CONFLICT
     if outcome == ev.DONE:
         cs.failed_calls = 0
-        if cs.told and cs.told == f"Forbidden/{kind}":  # allowed again: news next time
-            cs.told = ""
+        if cs.told:  # allowed again: the next refusal is news
+            cs.told.pop(f"Forbidden/{kind}", None)
     elif outcome == ev.FORBIDDEN:
         notice(state, cs, "Forbidden", f"the API server forbids {_WHAT.get(kind, kind)}: "
                                        f"{event.reason} (retried with backoff)",
@@ -969,13 +969,13 @@ _WHAT = {"CreatePod": "creating pods", "DeletePod": "deleting pods",
 
 def notice(state: State, cs: ClusterState, reason: str, message: str, *,
            key: str = "") -> None:
-    """Have the next plan tell `message` as a Warning Event and a log line, unless the
-    last thing told had the same `key` (default: the message): a persistent error is told
-    once, not at every retry."""
+    """Have the next plan tell `message` as a Warning Event and a log line, unless a notice
+    of the same `key` (default: the message) was told and not cleared since: a persistent
+    error is told once, not at every retry."""
     key = key or message
-    if key != cs.told:
+    if key not in cs.told:
         cs.notices.append((reason, message))
-        cs.told = key
+        cs.told[key] = None
         _mark(state, cs.key)
 
 

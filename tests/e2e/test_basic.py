@@ -25,19 +25,22 @@ import pytest
 
 from sim import cli, serve
 from tests.e2e.test_process import free_port, until
+from tests.realk8s.plane import install_identity, namespace
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                reason="kubectl is not installed")
 NS = "test-k8s-operator"
 CLUSTERS = Path(cli.__file__).parent / "scenarios" / "clusters"
 
 
 class Kubectl:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, binary: str = "kubectl",
+                 operator_config: Path | None = None) -> None:
         self.config = config
+        self.binary = binary
+        self.operator_config = operator_config or config  # whom the operator runs as
+        self.ray_load = False  # whether the heads run Ray (only on a cluster of yours)
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run(["kubectl", "--kubeconfig", str(self.config), *args],
+        return subprocess.run([self.binary, "--kubeconfig", str(self.config), *args],
                               capture_output=True, text=True, timeout=60, check=True).stdout
 
     def pods(self) -> int:
@@ -58,12 +61,13 @@ class Kubectl:
 class Operator:
     """A `ray-operator` process scoped to the test namespace, its output kept."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, *, ray_load: bool) -> None:
         self.out = log.open("w")
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--namespace", NS,
-             "--operator-name", "ray-operator", "--metrics-port", str(self.port)],
+             "--operator-name", "ray-operator", "--metrics-port", str(self.port),
+             *([] if ray_load else ["--no-ray-load"])],
             stdout=self.out, stderr=subprocess.STDOUT, text=True)
 
     def ready(self) -> bool:
@@ -87,13 +91,29 @@ REAL = "RAY_OPERATOR_E2E_KUBECONFIG"
 CRD = Path(__file__).parent.parent.parent / "chart" / "ray" / "crds" / "cluster_crd.yaml"
 
 
-@pytest.fixture(params=["sim", "real"])
+@pytest.fixture(params=["sim", pytest.param("control-plane", marks=pytest.mark.realk8s),
+                        "real"])
 def kubectl(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kubectl]:
+    """kubectl against `sim serve`, against the real control plane (the operator runs as
+    the ServiceAccount a namespaced release gives it), or against a cluster of yours."""
+    if request.param == "control-plane":
+        plane = request.getfixturevalue("plane")
+        namespace(plane, NS)
+        config, _ = install_identity(plane, release="ray-operator", namespace=NS,
+                                     values=["--set", "operatorOnly=true",
+                                             "--set", "namespacedOperator=true"],
+                                     folder=tmp_path)
+        yield Kubectl(plane.kubeconfig, str(plane.bins / "kubectl"), config)
+        plane.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+        return
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
     if request.param == "real":
         config = os.environ.get(REAL)
         if not config:
             pytest.skip(f"{REAL} is not set: no real cluster to run against")
         real = Kubectl(Path(config))
+        real.ray_load = True
         real("apply", "-f", str(CRD))
         subprocess.run(["kubectl", "--kubeconfig", config, "create", "namespace", NS],
                        capture_output=True, timeout=60, check=False)  # may exist already
@@ -106,7 +126,8 @@ def kubectl(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kubectl]
 
 
 def test_upstream_a(kubectl: Kubectl, tmp_path: Path) -> None:
-    first = Operator(kubectl.config, tmp_path / "operator-1.log")
+    first = Operator(kubectl.operator_config, tmp_path / "operator-1.log",
+                     ray_load=kubectl.ray_load)
     try:
         for name in ("test-a-cluster.yaml", "test-a-cluster2.yaml"):
             kubectl("apply", "--validate=false", "-f", str(CLUSTERS / name))
@@ -119,7 +140,8 @@ def test_upstream_a(kubectl: Kubectl, tmp_path: Path) -> None:
     finally:
         first.kill()  # killed, not stopped: its leases stay until they expire
     assert kubectl.pods() == 5
-    second = Operator(kubectl.config, tmp_path / "operator-2.log")
+    second = Operator(kubectl.operator_config, tmp_path / "operator-2.log",
+                      ray_load=kubectl.ray_load)
     try:
         until(second.ready)
         time.sleep(1.0)  # its first lease renewal, then a plan of every cluster

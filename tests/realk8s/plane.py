@@ -71,6 +71,40 @@ class Plane:
         return path
 
 
+IDENTITY = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def install_identity(plane: Plane, *, release: str, namespace: str, values: list[str],
+                     folder: Path) -> tuple[Path, dict[str, Any]]:
+    """What `helm template` renders for an operator release: its ServiceAccount and RBAC
+    applied, and a kubeconfig with that ServiceAccount's token. Returns the kubeconfig and
+    the rendered Deployment (whose args and env the operator process is started with)."""
+    rendered = plane.helm("template", release, "./ray", "-n", namespace, *values).stdout
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(
+        [d for d in docs if d["kind"] in IDENTITY]))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    config = plane.token_kubeconfig(deployment["metadata"]["namespace"], account,
+                                    folder / f"{release}-{namespace}.kubeconfig")
+    return config, deployment
+
+
+def operator_command(deployment: dict[str, Any], config: Path, metrics: int
+                     ) -> tuple[list[str], dict[str, str]]:
+    """The `ray-operator` command line and environment the Deployment's pod would run."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    namespace = deployment["metadata"]["namespace"]
+    env = dict(os.environ)
+    for var in container.get("env", []):
+        field = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        env[var["name"]] = {"metadata.namespace": namespace,
+                            "metadata.name": "ray-operator-0"}.get(field, var.get("value"))
+    args = [a for a in container["args"] if not a.startswith("--metrics-port")]
+    return ([sys.executable, "-m", "adapters", *args, "--kubeconfig", str(config),
+             f"--metrics-port={metrics}"], env)
+
+
 def built() -> Path:
     """Build (or find) the binaries; skip or fail the realk8s tests when that is impossible."""
     done = subprocess.run([str(SCRIPT), "build"], capture_output=True, text=True, timeout=3600)

@@ -36,6 +36,8 @@ def test_every_call_is_declared_and_every_declared_verb_is_used() -> None:
     undeclared = sorted(c for c in used if not permissions.allows(*c))
     assert undeclared == []
     for rule in permissions.RULES:
+        if not rule.call:
+            continue  # required by admission for a call, not a call itself
         for verb in rule.verbs:
             if verb == "watch":  # the driver watches what it lists
                 assert "list" in rule.verbs
