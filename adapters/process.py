@@ -92,13 +92,21 @@ class Process:
 
     def run(self) -> None:
         failures = 0
+        told = ""
         while not self.stopping.is_set():
             try:
                 self._session()
                 failures = 0
             except ApiError as exc:
+                if self.ready.is_set():  # this session had synced: a failure now is news
+                    told = ""
                 self.ready.clear()
-                self.op.log(f"relisting after {exc}")
+                self.op.metrics.errors.labels(kind="list", code=str(exc.status)).inc()
+                if str(exc) != told:  # the same failure again is only counted
+                    told = str(exc)
+                    self.op.log(f"relisting after {exc}" + (
+                        " (the same failure again is only counted in "
+                        "ray_operator_errors_total{kind=\"list\"})" if exc.status else ""))
                 failures += 1
                 self.heartbeat.beat()
                 self.stopping.wait(RESYNC_BACKOFF[min(failures, len(RESYNC_BACKOFF)) - 1])
