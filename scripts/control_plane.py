@@ -5,6 +5,8 @@
         [--crd FILE ...] [--port N] [--nodes N]              kube-controller-manager and a
                                                              fake kubelet; leave them running
     scripts/control-plane down --state DIR                   stop exactly what `up` started
+    scripts/control-plane restart NAME --state DIR           stop one component, start it
+        [--pause SECONDS]                                    again as it was (fault tests)
     scripts/control-plane bin                                print where the binaries are
 
 `build` compiles kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes
@@ -286,12 +288,15 @@ class Plane:
         self.record = state / "pids.json"
         self.started: list[dict[str, Any]] = []
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def start(self, name: str, args: list[str], cwd: Path | None = None
+              ) -> subprocess.Popen[bytes]:
         log = open(self.state / f"{name}.log", "wb")  # noqa: SIM115 - the child keeps it
+        cwd = cwd or self.state
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=self.state)
+                                start_new_session=True, cwd=cwd)
+        self.started = [e for e in self.started if e["name"] != name]  # a restart
         self.started.append({"name": name, "pid": proc.pid, "started": _start_time(proc.pid),
-                             "command": args[0]})
+                             "command": args[0], "args": args, "cwd": str(cwd)})
         self.record.write_text(json.dumps(self.started, indent=2))
         return proc
 
@@ -302,30 +307,58 @@ class Plane:
                 raise Failed(f"{name} exited; the end of {self.state / (name + '.log')}:\n{tail}")
 
 
-def stop(state: Path) -> list[str]:
-    """Stop the recorded processes that are still the ones started (pid and start time),
-    last started first; return what was stopped."""
+def stop(state: Path, only: str | None = None) -> list[str]:
+    """Stop the recorded processes (or the one named `only`) that are still the ones
+    started (pid and start time), last started first; return what was stopped."""
     record = state / "pids.json"
     if not record.is_file():
         return []
+    entries = json.loads(record.read_text())
     stopped = []
-    for entry in reversed(json.loads(record.read_text())):
-        pid = int(entry["pid"])
-        if not entry["started"] or _start_time(pid) != entry["started"]:
-            continue  # gone, or the pid now belongs to another process: never signalled
-        with contextlib.suppress(ProcessLookupError, ChildProcessError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while _start_time(pid) == entry["started"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-            with contextlib.suppress(ProcessLookupError, ChildProcessError, PermissionError):
-                os.waitpid(pid, os.WNOHANG)
-        if _start_time(pid) == entry["started"]:
-            with contextlib.suppress(ProcessLookupError, ChildProcessError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        stopped.append(f"{entry['name']} (pid {pid})")
-    record.unlink()
+    for entry in reversed(entries):
+        if only is not None and entry["name"] != only:
+            continue
+        if _halt(entry):
+            stopped.append(f"{entry['name']} (pid {entry['pid']})")
+    if only is None:
+        record.unlink()
     return stopped
+
+
+def _halt(entry: dict[str, Any]) -> bool:
+    """SIGTERM the process group, SIGKILL after 15 s; never a pid that is someone else's."""
+    pid = int(entry["pid"])
+    if not entry["started"] or _start_time(pid) != entry["started"]:
+        return False  # gone, or the pid now belongs to another process: never signalled
+    quiet = contextlib.suppress(ProcessLookupError, ChildProcessError, PermissionError)
+    with quiet:
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _start_time(pid) == entry["started"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        with quiet:
+            os.waitpid(pid, os.WNOHANG)
+    if _start_time(pid) == entry["started"]:
+        with quiet:
+            os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def restart(state: Path, name: str, pause: float) -> None:
+    """Stop one component of a running control plane, wait `pause` seconds, start it again
+    with the same command line (how the fault tests stop the API server mid scale-up)."""
+    record = state / "pids.json"
+    entries = json.loads(record.read_text()) if record.is_file() else []
+    entry = next((e for e in entries if e["name"] == name), None)
+    if entry is None:
+        raise Misuse(f"{state} runs no {name} (components: "
+                     f"{', '.join(e['name'] for e in entries) or 'none'})")
+    timed(f"{name} stopped", lambda: _halt(entry))
+    time.sleep(pause)
+    plane = Plane(state)
+    plane.started = entries
+    plane.start(name, entry["args"], Path(entry["cwd"]))
+    say(f"{name} started again")
 
 
 def _wait(what: str, check: Callable[[], bool], seconds: float, plane: Plane,
@@ -343,7 +376,7 @@ def _wait(what: str, check: Callable[[], bool], seconds: float, plane: Plane,
 
 
 def up(kubeconfig_path: Path, state: Path, crds: list[Path], port: int | None,
-       nodes: int) -> None:
+       nodes: int, compaction: float | None = None) -> None:
     bins = binaries()
     if (state / "pids.json").is_file():
         alive = [e for e in json.loads((state / "pids.json").read_text())
@@ -362,7 +395,7 @@ def up(kubeconfig_path: Path, state: Path, crds: list[Path], port: int | None,
     state = state.resolve()
     plane = Plane(state)
     try:
-        _up(plane, bins, kubeconfig_path, crds, port or free_port(), nodes)
+        _up(plane, bins, kubeconfig_path, crds, port or free_port(), nodes, compaction)
     except BaseException:
         stopped = stop(state)
         if stopped:
@@ -371,7 +404,7 @@ def up(kubeconfig_path: Path, state: Path, crds: list[Path], port: int | None,
 
 
 def _up(plane: Plane, bins: Path, kubeconfig_path: Path, crds: list[Path], api_port: int,
-        nodes: int) -> None:
+        nodes: int, compaction: float | None) -> None:
     state = plane.state
     pki = state / "pki"
     timed("certificates made", lambda: _pki(pki))
@@ -398,7 +431,8 @@ def _up(plane: Plane, bins: Path, kubeconfig_path: Path, crds: list[Path], api_p
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         "--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
         "--allow-privileged=true", "--endpoint-reconciler-type=none", "--profiling=false",
-        "--enable-admission-plugins=OwnerReferencesPermissionEnforcement"])
+        "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+        *([f"--etcd-compaction-interval={compaction:g}s"] if compaction else [])])
     server = f"https://127.0.0.1:{api_port}"
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
@@ -427,7 +461,8 @@ def _up(plane: Plane, bins: Path, kubeconfig_path: Path, crds: list[Path], api_p
             capture_output=True, timeout=20).returncode == 0, 60, plane,
         "kube-controller-manager"))
     plane.start("kubelet", [sys.executable, "-m", "sim", "kubelet",
-                            f"--kubeconfig={state / 'admin.kubeconfig'}", f"--nodes={nodes}"])
+                            f"--kubeconfig={state / 'admin.kubeconfig'}", f"--nodes={nodes}"],
+                cwd=ROOT)  # this repository's own kubelet, installed or not
     timed(f"the sim kubelet's {nodes} node(s) Ready", lambda: _wait(
         "the sim kubelet's nodes", lambda: len(subprocess.run(
             [*kubectl, "get", "nodes", "-l", "sim.ray.io/node", "-o", "name"],
@@ -461,8 +496,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="a CRD to establish before the controller manager starts")
     start.add_argument("--port", type=int, help="the API server's port (default: a free one)")
     start.add_argument("--nodes", type=int, default=1, help="nodes of the sim kubelet")
+    start.add_argument("--compaction", type=float,
+                       help="seconds between the API server's etcd compactions (default 300)")
     end = sub.add_parser("down", help="stop exactly what `up` started in --state")
     end.add_argument("--state", required=True, type=Path)
+    again = sub.add_parser("restart", help="stop one component, then start it again")
+    again.add_argument("component", help="etcd, kube-apiserver, kube-controller-manager or "
+                                         "kubelet")
+    again.add_argument("--state", required=True, type=Path)
+    again.add_argument("--pause", type=float, default=0.0, help="seconds stopped")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -472,7 +514,9 @@ def main(argv: list[str] | None = None) -> int:
             print(binaries())
             return 0
         elif args.command == "up":
-            up(args.kubeconfig, args.state, args.crd, args.port, args.nodes)
+            up(args.kubeconfig, args.state, args.crd, args.port, args.nodes, args.compaction)
+        elif args.command == "restart":
+            restart(args.state.resolve(), args.component, args.pause)
         else:
             stopped = stop(args.state)
             say(f"stopped {', '.join(stopped)}" if stopped else

@@ -12,6 +12,9 @@ neither (the real control plane of `scripts/control-plane`, or `sim serve`):
   code and the pod Failed (how tests fail containers);
 - a bound pod being deleted is deleted for good (grace period 0), as a kubelet does once
   its containers stopped.
+Like a kubelet it outlives its API server: a call that cannot reach it is tried again
+(statuses from the next tick, bindings and deletions from the list that follows the watch's
+reconnection), never fatal.
 With `--ray-processes` every pod of a Ray cluster is a local Ray node process
 (`sim.processes.RayNodes`) whose loopback address is the pod IP; the pod fails when its node
 exits.
@@ -34,6 +37,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
+from urllib3.exceptions import HTTPError
 
 from engine.labels import LABEL_CLUSTER, LABEL_KIND
 from sim.processes import RayNodes, head_of
@@ -41,6 +45,7 @@ from sim.processes import RayNodes, head_of
 FAIL_ANNOTATION = "sim.ray.io/fail"
 NODE_CAPACITY = {"cpu": "256", "memory": "1Ti", "pods": "10000", "ephemeral-storage": "1Ti"}
 Key = tuple[str, str]
+UNREACHABLE = (HTTPError, OSError)  # the API server is down or restarting
 
 
 def _now() -> str:
@@ -104,21 +109,28 @@ class Kubelet:
         self.pods: dict[Key, dict[str, Any]] = {}
         self.due: dict[Key, float] = {}  # bound pods to start, and when
         self.started: set[Key] = set()
+        self.unsent: dict[Key, dict[str, Any]] = {}  # statuses the API did not receive
         self.inbox: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self.next_ip = 1
 
-    def register(self) -> None:
+    def register(self, stopping: threading.Event) -> None:
         for name in self.names:
-            try:
-                self.core.create_node(node(name))  # type: ignore[arg-type]  # a dict is sent as is
-            except k8s.ApiException as exc:
-                if exc.status != 409:
-                    raise
-            self.core.patch_node_status(name, {"status": node_status()})
+            while not stopping.is_set():
+                try:
+                    self.core.create_node(node(name))  # type: ignore[arg-type]  # a dict as is
+                except k8s.ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                except UNREACHABLE as exc:
+                    self.log(f"sim kubelet: registering {name} failed ({exc}); again in 1 s")
+                    stopping.wait(1.0)
+                    continue
+                self.core.patch_node_status(name, {"status": node_status()})
+                break
         self.log(f"sim kubelet: nodes {', '.join(self.names)} are Ready")
 
     def run(self, stopping: threading.Event) -> None:
-        self.register()
+        self.register(stopping)
         threading.Thread(target=self._watch, args=(stopping,), daemon=True,
                          name="kubelet-watch").start()
         while not stopping.is_set():
@@ -176,6 +188,11 @@ class Kubelet:
 
     def tick(self) -> None:
         now = self.clock()
+        for key, status in list(self.unsent.items()):
+            del self.unsent[key]
+            self._status(key, status)
+            if key in self.unsent:
+                break  # still down: the rest waits for the next tick
         for key, at in sorted(self.due.items(), key=lambda item: item[1]):
             if at <= now:
                 self._start(key)
@@ -196,6 +213,8 @@ class Kubelet:
         except k8s.ApiException as exc:
             if exc.status not in (404, 409):  # gone, or bound meanwhile
                 self.log(f"sim kubelet: binding {key[0]}/{key[1]} failed: {exc.status}")
+        except UNREACHABLE as exc:  # bound once the watch lists it again
+            self.log(f"sim kubelet: binding {key[0]}/{key[1]} failed ({exc})")
 
     def _start(self, key: Key) -> None:
         pod = self.pods.get(key)
@@ -223,7 +242,7 @@ class Kubelet:
         if self.ray is not None:
             self.ray.stop(key)
         self.due.pop(key, None)
-        with contextlib.suppress(k8s.ApiException):  # gone already
+        with contextlib.suppress(k8s.ApiException, *UNREACHABLE):  # gone, or listed again
             self.core.delete_namespaced_pod(
                 key[1], key[0], grace_period_seconds=0,
                 body=k8s.V1DeleteOptions(grace_period_seconds=0, preconditions=k8s.V1Preconditions(
@@ -233,6 +252,7 @@ class Kubelet:
         self.pods.pop(key, None)
         self.due.pop(key, None)
         self.started.discard(key)
+        self.unsent.pop(key, None)
         if self.ray is not None:
             self.ray.stop(key)
 
@@ -242,6 +262,11 @@ class Kubelet:
         except k8s.ApiException as exc:
             if exc.status != 404:
                 self.log(f"sim kubelet: status of {key[0]}/{key[1]} failed: {exc.status}")
+        except UNREACHABLE:
+            if not self.unsent:
+                self.log("sim kubelet: the API server is unreachable; statuses wait for it")
+            self.unsent[key] = status
+            time.sleep(0.2)  # not a busy loop while it is down
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ CRD = ROOT / "chart" / "ray" / "crds" / "cluster_crd.yaml"
 class Plane:
     """A running control plane: its admin kubeconfig and its binaries."""
 
-    def __init__(self, kubeconfig: Path, bins: Path) -> None:
+    def __init__(self, kubeconfig: Path, bins: Path, state: Path) -> None:
         self.kubeconfig = kubeconfig
         self.bins = bins
+        self.state = state
         configuration = k8s.Configuration()
         k8s_config.load_kube_config(config_file=str(kubeconfig),  # type: ignore[no-untyped-call]
                                     client_configuration=configuration)
@@ -49,6 +51,11 @@ class Plane:
                                f"--kubeconfig={config or self.kubeconfig}", *args],
                               input=stdin, capture_output=True, text=True, timeout=120,
                               check=check)
+
+    def restart(self, component: str, pause: float) -> None:
+        """Stop one component and start it again `pause` seconds later."""
+        subprocess.run([str(SCRIPT), "restart", component, "--state", str(self.state),
+                        "--pause", str(pause)], check=True, capture_output=True, timeout=120)
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.bins / "helm"), f"--kubeconfig={self.kubeconfig}",
@@ -118,17 +125,17 @@ def built() -> Path:
                                check=True).stdout.strip())
 
 
-def running(tmp: Path) -> Iterator[Plane]:
+def running(tmp: Path, *extra: str) -> Iterator[Plane]:
     bins = built()
     state, config = tmp / "state", tmp / "admin.kubeconfig"
     done = subprocess.run([str(SCRIPT), "up", "--kubeconfig", str(config), "--state", str(state),
-                           "--crd", str(CRD), "--nodes", "2"], capture_output=True, text=True,
-                          timeout=600)
+                           "--crd", str(CRD), "--nodes", "2", *extra], capture_output=True,
+                          text=True, timeout=600)
     if done.returncode != 0:
         subprocess.run([str(SCRIPT), "down", "--state", str(state)], timeout=120, check=False)
         pytest.fail(f"the control plane did not start:\n{done.stdout}{done.stderr}")
     try:
-        yield Plane(config, bins)
+        yield Plane(config, bins, state)
     finally:
         subprocess.run([str(SCRIPT), "down", "--state", str(state)], timeout=120, check=False)
 
@@ -142,7 +149,6 @@ def namespace(plane: Plane, name: str) -> str:
         if plane.kubectl("get", "serviceaccount", "default", "-n", name,
                          check=False).returncode == 0:
             return name
-        import time
         time.sleep(0.1)
     raise AssertionError(f"no default ServiceAccount in {name}")
 
