@@ -139,15 +139,15 @@ class KubeApi:
         return self._call("GET", path(resource, namespace, name), verb="get",
                           resource=resource)
 
-    def list(self, resource: str, namespace: str | None = None,
-             selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
-        listing = self.pages(resource, namespace, selector)
+    def list(self, resource: str, namespace: str | None = None, selector: str | None = None,
+             fields: str | None = None) -> tuple[list[dict[str, Any]], str]:
+        listing = self.pages(resource, namespace, selector, fields)
         return [obj for page in listing for obj in page], listing.version
 
     def pages(self, resource: str, namespace: str | None = None,
-              selector: str | None = None) -> Listing:
+              selector: str | None = None, fields: str | None = None) -> Listing:
         """A paged list, read lazily; its `version` is known once it has been read."""
-        return Listing(self, resource, namespace, selector)
+        return Listing(self, resource, namespace, selector, fields)
 
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("POST", path(resource, namespace), body=dict(obj), verb="create",
@@ -266,11 +266,12 @@ class Listing:
     resourceVersion to watch from is the first page's: later pages are of that snapshot."""
 
     def __init__(self, api: KubeApi, resource: str, namespace: str | None,
-                 selector: str | None) -> None:
+                 selector: str | None, fields: str | None = None) -> None:
         self.api = api
         self.resource = resource
         self.namespace = namespace
         self.selector = selector
+        self.fields = fields
         self.version = ""
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
@@ -279,6 +280,8 @@ class Listing:
             query = [("limit", str(self.api.page_size))]
             if self.selector:
                 query.append(("labelSelector", self.selector))
+            if self.fields:
+                query.append(("fieldSelector", self.fields))
             if token:
                 query.append(("continue", token))
             found = self.api._call("GET", path(self.resource, self.namespace), query=query,

@@ -38,6 +38,7 @@ class ApiError(Exception):
     def __init__(self, status: int, reason: str, message: str = "") -> None:
         self.status = status
         self.reason = reason
+        self.message = message  # the API server's own words
         super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
 
 
@@ -215,7 +216,8 @@ def kubernetes_event(action: act.EmitEvent, when: str) -> dict[str, Any]:
         "kind": "Event",
         "metadata": {"generateName": f"{name}.", "namespace": namespace},
         "involvedObject": {"apiVersion": "cluster.ray.io/v1", "kind": "RayCluster",
-                           "name": name, "namespace": namespace},
+                           "name": name, "namespace": namespace,
+                           **({"uid": action.uid} if action.uid else {})},
         "type": action.type,
         "reason": action.reason,
         "message": action.message,

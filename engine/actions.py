@@ -87,12 +87,14 @@ class PatchStatus:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EmitEvent:
-    """A Kubernetes Event on the RayCluster (`type` Normal or Warning, a stable `reason`)."""
+    """A Kubernetes Event on the RayCluster (`type` Normal or Warning, a stable `reason`).
+    `uid` is the cluster's: `kubectl describe` finds an object's events by it."""
 
     cluster: ClusterKey
     type: str
     reason: str
     message: str
+    uid: str = ""
 
     @property
     def ref(self) -> str:

@@ -366,7 +366,8 @@ def _confirmed_unseen(cs: st.ClusterState) -> bool:
 def _tell(cs: st.ClusterState, kind: str, reason: str, level: str, message: str,
           out: list[act.Action]) -> None:
     """The same news as a Kubernetes Event on the cluster and as a prefixed log line."""
-    out.append(act.EmitEvent(cluster=cs.key, type=kind, reason=reason, message=message))
+    out.append(act.EmitEvent(cluster=cs.key, type=kind, reason=reason, message=message,
+                             uid=cs.uid))
     out.append(act.Log(cluster=cs.key, level=level, message=message))
 
 

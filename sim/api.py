@@ -23,7 +23,6 @@ from __future__ import annotations
 import builtins
 import functools
 import json
-import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -34,6 +33,7 @@ from driver import kinds
 from driver.execute import ApiError, Precondition
 from engine.planner import timestamp
 from sim import schema
+from sim.selectors import parse_fields, parse_selector
 
 Obj = dict[str, Any]
 Watcher = Callable[[str, str, Obj], None]
@@ -84,29 +84,32 @@ class Api:
         self._enter("get", resource)
         found = self.objects[resource].get((_ns(resource, namespace), name))
         if found is None:
-            raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
+            raise ApiError(404, "NotFound", f'{_qualified(resource)} "{name}" not found')
         return found
 
     def list(self, resource: str, namespace: str | None = None,
-             selector: str | None = None) -> tuple[list[Obj], str]:
+             selector: str | None = None, fields: str | None = None
+             ) -> tuple[list[Obj], str]:
         self._enter("list", resource)
         match = parse_selector(selector) if selector else None
+        field_match = parse_fields(resource, fields) if fields else None
         items = [
             obj for (ns, _), obj in sorted(self.objects[resource].items())
             if (namespace is None or ns == namespace)
             and (match is None or match((obj.get("metadata") or {}).get("labels") or {}))
+            and (field_match is None or field_match(obj))
         ]
         return items, str(self.rv)
 
     def list_page(self, resource: str, namespace: str | None = None,
-                  selector: str | None = None, *, limit: int = 0,
-                  token: str = "") -> tuple[builtins.list[Obj], str, str]:
+                  selector: str | None = None, *, limit: int = 0, token: str = "",
+                  fields: str | None = None) -> tuple[builtins.list[Obj], str, str]:
         """One page of a list (Kubernetes `limit` and `continue`): the items, the snapshot's
         resourceVersion, and the token of the next page ("" after the last). Pages after the
         first come from the snapshot the first was cut from, as etcd serves them; only the
         last SNAPSHOTS snapshots are kept, and an older token gets 410 Expired."""
         if not token:
-            items, rv = self.list(resource, namespace, selector)
+            items, rv = self.list(resource, namespace, selector, fields)
             if limit <= 0 or len(items) <= limit:
                 return items, rv, ""
             self.snapshot_ids += 1
@@ -182,7 +185,9 @@ class Api:
             self.names += 1
             name = f"{prefix}{_suffix(self.names)}"
         if (ns, name) in self.objects[resource]:
-            raise ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists')
+            raise ApiError(409, "AlreadyExists", f'{_qualified(resource)} "{name}" already exists')
+        if ns and ("", ns) not in self.objects["namespaces"]:  # NamespaceLifecycle admission
+            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
         if resource == "rayclusters":
             body = _admit(name, body)
             meta = body["metadata"]
@@ -202,6 +207,8 @@ class Api:
                 body["spec"] = self._quantities(body["spec"])
         elif resource in WITH_STATUS:
             body.pop("status", None)
+        elif resource == "namespaces":
+            body["status"] = {"phase": "Active"}
         self._store(resource, ns, name, body, "ADDED")
         self.live_uids.add(meta["uid"])
         orphan = False
@@ -311,7 +318,7 @@ class Api:
                   resource_version: str | None) -> Obj:
         old = self.objects[resource].get((_ns(resource, namespace), name))
         if old is None:
-            raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
+            raise ApiError(404, "NotFound", f'{_qualified(resource)} "{name}" not found')
         if resource_version is not None and old["metadata"]["resourceVersion"] != resource_version:
             raise ApiError(409, "Conflict",
                            f"the object has been modified: resourceVersion {resource_version} "
@@ -378,9 +385,9 @@ class Client:
         return self.api.get(resource, namespace, name)
 
     def list(self, resource: str, namespace: str | None = None,
-             selector: str | None = None) -> tuple[list[Obj], str]:
+             selector: str | None = None, fields: str | None = None) -> tuple[list[Obj], str]:
         self._call("list", resource)
-        return self.api.list(resource, namespace, selector)
+        return self.api.list(resource, namespace, selector, fields)
 
     def create(self, resource: str, namespace: str, obj: Mapping[str, Any]) -> Obj:
         self._call("create", resource)
@@ -428,6 +435,12 @@ def _admit(name: str, body: Obj) -> Obj:
     return pruned
 
 
+def _qualified(resource: str) -> str:
+    """How the API server names a resource in its messages: `pods`, `rayclusters.cluster.ray.io`."""
+    group = RESOURCES[resource][0].rpartition("/")[0]
+    return f"{resource}.{group}" if group else resource
+
+
 def _ns(resource: str, namespace: str) -> str:
     return "" if resource in CLUSTER_SCOPED else namespace
 
@@ -468,52 +481,3 @@ def merge(target: Any, patch: Any) -> Any:
         else:
             out[key] = merge(out.get(key), value)
     return out
-
-
-_REQ = re.compile(r"\s*([A-Za-z0-9_./-]+)\s*(==|!=|=|\s+in\s+|\s+notin\s+)?\s*(.*)$")
-
-
-def parse_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
-    """A Kubernetes label selector as a predicate over a labels dict."""
-    tests: list[Callable[[Mapping[str, str]], bool]] = []
-    for part in _split(text):
-        part = part.strip()
-        if not part:
-            continue
-        if part.startswith("!"):
-            key = part[1:].strip()
-            tests.append(lambda labels, k=key: k not in labels)  # type: ignore[misc]
-            continue
-        match = _REQ.match(part)
-        if match is None:
-            raise ApiError(400, "BadRequest", f"invalid label selector {text!r}")
-        key, op, value = match.group(1), (match.group(2) or "").strip(), match.group(3).strip()
-        if not op:
-            tests.append(lambda labels, k=key: k in labels)  # type: ignore[misc]
-        elif op in ("=", "=="):
-            tests.append(lambda labels, k=key, v=value: labels.get(k) == v)  # type: ignore[misc]
-        elif op == "!=":
-            tests.append(lambda labels, k=key, v=value: labels.get(k) != v)  # type: ignore[misc]
-        else:
-            values = {v.strip() for v in value.strip("()").split(",")}
-            if op == "in":
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) in vs)  # type: ignore[misc]
-            else:
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)  # type: ignore[misc]
-    return lambda labels: all(t(labels) for t in tests)
-
-
-def _split(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return parts

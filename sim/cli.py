@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                             "machine; run ray-operator with --ray-address '{ip}:{port}')")
     serve.add_argument("--kubeconfig", metavar="OUT", default="sim.kubeconfig",
                        help="where to write a kubeconfig for kubectl and ray-operator")
+    serve.add_argument("--namespace", metavar="NAME", action="append", default=[],
+                       help="create this namespace at the start (as kubectl create namespace "
+                            "would; repeatable): as on a real cluster, objects go only into "
+                            "namespaces that exist")
     args = parser.parse_args(argv)
     # A pipe or a CI log is not 80 columns wide: keep the summary table's rows on one line.
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 120)
@@ -125,15 +129,17 @@ def _serve(args: Any, console: Console) -> int:
             console.print("sim serve: --ray-processes serves an empty cluster; expected no "
                           "SCENARIO")
             return 2
-        world, kubelet = serve.process_world()
+        world, kubelet = serve.process_world(args.namespace)
         scenario = world.scenario
     elif args.scenario is not None:
         scenario = attrs.evolve(load(find(args.scenario)), operators=())
         world = World(scenario=scenario)
         world.start()
+        for name in (*serve.DEFAULT_NAMESPACES, *args.namespace):
+            world.namespace(name)
         world.schedule(scenario.timeline)
     else:
-        world = serve.empty_world()
+        world = serve.empty_world(namespaces=args.namespace)
         scenario = world.scenario
 
     async def main() -> None:

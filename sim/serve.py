@@ -8,8 +8,8 @@ follows the wall clock. Served: discovery, list (label selectors, resourceVersio
 for), get, create (201), JSON merge patch (also for `strategic-merge-patch`, as CRDs get
 it), JSON Patch with `test` operations (a failed test is 409 Conflict), replace, delete with
 uid and resourceVersion preconditions, and the status subresource. Errors are `Status`
-objects with the HTTP code. `kubectl get` asks for Tables: RayClusters get the CRD's
-printer columns (`NAME STATUS RESTARTS AGE`), other kinds `NAME AGE`. Not yet: server-side
+objects with the HTTP code. `kubectl get` asks for Tables (`sim.tables`: the real server's
+columns); lists and watches take label and field selectors (`sim.selectors`). Not yet: server-side
 apply; no authentication (it listens on 127.0.0.1 only).
 """
 
@@ -22,8 +22,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,17 @@ import yaml
 from aiohttp import web
 
 from driver.execute import ApiError, Precondition
+from sim import tables
 from sim.api import RESOURCES, Api
 from sim.processes import ProcessKubelet
 from sim.scenario import Scenario
+from sim.selectors import parse_fields, parse_selector
 from sim.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TICK = 0.05  # seconds between advances of virtual time
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
-SHORT = {"rayclusters": ["rc"], "pods": ["po"], "services": ["svc"], "events": ["ev"],
+SHORT = {"pods": ["po"], "services": ["svc"], "events": ["ev"],
          "namespaces": ["ns"]}
 
 
@@ -56,7 +57,7 @@ def status_error(code: int, reason: str, message: str) -> web.Response:
 
 
 def _from(exc: ApiError) -> web.Response:
-    return status_error(exc.status or 504, exc.reason, str(exc))
+    return status_error(exc.status or 504, exc.reason, exc.message or exc.reason)
 
 
 def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
@@ -172,18 +173,19 @@ class Server:
                 self.advance()
                 return web.json_response(created, status=201)
             selector = request.query.get("labelSelector") or None
+            fields = request.query.get("fieldSelector") or None
             if request.query.get("watch") in ("true", "1"):
-                return await self._watch(request, resource, namespace, selector)
+                return await self._watch(request, resource, namespace, selector, fields)
             try:
                 limit = int(request.query.get("limit") or 0)
             except ValueError:
                 raise ApiError(400, "BadRequest", "limit: expected an integer") from None
             items, rv, token = self.api.list_page(
                 resource, namespace, selector, limit=limit,
-                token=request.query.get("continue") or "")
+                token=request.query.get("continue") or "", fields=fields)
             meta = {"resourceVersion": rv, **({"continue": token} if token else {})}
             if _wants_table(request):
-                return web.json_response(self.table(resource, items, meta))
+                return web.json_response(tables.table(resource, items, meta, self.api.now()))
             api_version, kind = RESOURCES[resource]
             return web.json_response({"kind": f"{kind}List", "apiVersion": api_version,
                                       "metadata": meta, "items": items})
@@ -199,8 +201,9 @@ class Server:
             if request.method == "GET":
                 obj = self.api.get(resource, namespace, name)
                 if _wants_table(request) and not status:
-                    return web.json_response(self.table(
-                        resource, [obj], {"resourceVersion": str(self.api.rv)}))
+                    return web.json_response(tables.table(
+                        resource, [obj], {"resourceVersion": str(self.api.rv)},
+                        self.api.now()))
                 return web.json_response(obj)
             if request.method == "DELETE":
                 options = await request.json() if request.can_read_body else {}
@@ -250,34 +253,6 @@ class Server:
             return self.api.patch_status(resource, namespace, name, body.get("status") or {})
         return self.api.patch(resource, namespace, name, body)
 
-    def table(self, resource: str, items: list[dict[str, Any]],
-              meta: dict[str, str]) -> dict[str, Any]:
-        """A meta.k8s.io Table, as `kubectl get` asks for (its columns are the server's)."""
-        columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                    "description": "Name of the object"}]
-        if resource == "rayclusters":
-            columns += [{"name": "Status", "type": "string", "format": "", "priority": 0,
-                         "description": "The cluster's phase"},
-                        {"name": "Restarts", "type": "integer", "format": "", "priority": 0,
-                         "description": "How often the head was restarted"}]
-        columns.append({"name": "Age", "type": "date", "format": "", "priority": 0,
-                        "description": "Time since creation"})
-        now = self.api.now()
-        rows = []
-        for obj in items:
-            meta = obj["metadata"]
-            cells: list[Any] = [meta["name"]]
-            if resource == "rayclusters":
-                status = obj.get("status") or {}
-                cells += [status.get("phase", ""), status.get("autoscalerRetries", 0)]
-            cells.append(age(now, meta.get("creationTimestamp", "")))
-            rows.append({"cells": cells, "object": {
-                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                "metadata": meta}})
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                "metadata": meta, "columnDefinitions": columns,
-                "rows": rows}
-
     # -- watch ----------------------------------------------------------------------------
 
     def _notify(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
@@ -285,17 +260,17 @@ class Server:
             queue.put_nowait((resource, kind, obj))
 
     async def _watch(self, request: web.Request, resource: str, namespace: str | None,
-                     selector: str | None) -> web.StreamResponse:
-        from sim.api import parse_selector
-
+                     selector: str | None, fields: str | None) -> web.StreamResponse:
         matches = parse_selector(selector) if selector else (lambda labels: True)
+        field_matches = parse_fields(resource, fields) if fields else (lambda obj: True)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
 
         def wanted(res: str, obj: dict[str, Any]) -> bool:
             meta = obj["metadata"]
             return res == resource and (namespace is None or meta.get("namespace") == namespace
-                                        ) and matches(meta.get("labels") or {})
+                                        ) and matches(meta.get("labels") or {}
+                                                      ) and field_matches(obj)
 
         async def send(kind: str, obj: dict[str, Any]) -> None:
             await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
@@ -353,21 +328,28 @@ class Server:
         return app
 
 
-def empty_world(*, startup_delay: float = 2.0, startup_jitter: float = 1.0) -> World:
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+"""What a new Kubernetes cluster has; objects in any other namespace wait for its creation."""
+
+
+def empty_world(*, startup_delay: float = 2.0, startup_jitter: float = 1.0,
+                namespaces: Iterable[str] = ()) -> World:
     """A started world with no clusters and no operators: what `sim serve` serves by default
-    (the tests use short startup delays)."""
+    (the tests use short startup delays), with a new cluster's namespaces and `namespaces`."""
     scenario = Scenario(name="empty", source="(none)", description="", seed=0,
                         duration=float("inf"), nodes=(), startup_delay=startup_delay,
                         startup_jitter=startup_jitter, operators=(), timeline=(), expect=())
     world = World(scenario=scenario)
     world.start()
+    for name in (*DEFAULT_NAMESPACES, *namespaces):
+        world.namespace(name)
     return world
 
 
-def process_world() -> tuple[World, ProcessKubelet]:
+def process_world(namespaces: Iterable[str] = ()) -> tuple[World, ProcessKubelet]:
     """An empty world whose pods are local Ray processes (`sim serve --ray-processes`); stop
     the kubelet's processes with `kubelet.stop_all()` when done."""
-    world = empty_world()
+    world = empty_world(namespaces=namespaces)
     world.kubelet = False
     kubelet = ProcessKubelet(world.api, log=lambda line: print(line, flush=True))
     world.api.watchers.append(kubelet.on_change)
@@ -377,26 +359,6 @@ def process_world() -> tuple[World, ProcessKubelet]:
 
 def _wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
-
-
-def age(now: float, created: str) -> str:
-    """kubectl's AGE: the largest unit or two (`45s`, `5m12s`, `3h`, `2d4h`)."""
-    try:
-        then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return "<unknown>"
-    seconds = max(0, int(now - then))
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours}h"
-    return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
 
 
 def kubeconfig(port: int) -> dict[str, Any]:

@@ -429,10 +429,16 @@ class World:
             return
         self.ips += 1
         ip = f"10.{(self.ips >> 16) & 255}.{(self.ips >> 8) & 255}.{self.ips & 255}"
+        started = pod["metadata"]["creationTimestamp"]
+        containers = [{"name": c.get("name", ""), "image": str(c.get("image", "")),
+                       "imageID": "", "ready": True, "restartCount": 0,
+                       "state": {"running": {"startedAt": started}}}
+                      for c in (pod.get("spec") or {}).get("containers") or ()
+                      if isinstance(c, dict)]
         self.api.patch_status("pods", key[0], key[1], {
-            "phase": "Running", "podIP": ip, "startTime": self.api.objects["pods"][key][
-                "metadata"]["creationTimestamp"],
-            "conditions": [{"type": "Ready", "status": "True"}]})
+            "phase": "Running", "podIP": ip, "startTime": started,
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": containers})
         self.at(self.now + RAY_JOIN_DELAY, lambda: self._ray_join(key))
 
     def _stop(self, key: tuple[str, str]) -> None:
@@ -531,12 +537,21 @@ class World:
         handler = getattr(self, f"_do_{step.kind}")
         handler(step.args)
 
+    def namespace(self, name: str) -> None:
+        """Create namespace `name` unless it exists (as an admin does before applying into
+        it: the API refuses objects in a namespace that does not exist)."""
+        if ("", name) not in self.api.objects["namespaces"]:
+            self.api.create("namespaces", "", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": name},
+                                               "status": {"phase": "Active"}})
+
     def _do_apply(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         ns, name = meta["namespace"], meta["name"]
         try:
             old = self.api.get("rayclusters", ns, name)
         except ApiError:
+            self.namespace(ns)
             self.api.create("rayclusters", ns, obj)
             return
         body = {**old, "spec": obj["spec"],

@@ -105,7 +105,9 @@ def test_watch_lines_that_are_no_events_are_reported_and_skipped(
 @pytest.fixture()
 def five_clusters() -> Iterator[KubeApi]:
     """`sim serve` holding RayClusters c0..c4, and a client reading lists 2 per page."""
-    with serve.in_thread(serve.empty_world()) as port:
+    world = serve.empty_world()
+    world.namespace("ray")
+    with serve.in_thread(world) as port:
         api = KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")),
                       page_size=2)
         for i in range(5):

@@ -17,6 +17,7 @@ import yaml
 from sim import serve
 from tests.chart.helm import render
 from tests.e2e.test_process import free_port, until
+from tests.realk8s.plane import kubectl_binary
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +32,18 @@ class Cluster:
         self.deployed: dict[tuple[str, str], Any] = {}  # what each Deployment runs
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        return subprocess.run(["kubectl", "--kubeconfig", str(self.config), *args],
+        return subprocess.run([kubectl_binary(), "--kubeconfig", str(self.config), *args],
                               input=stdin, capture_output=True, text=True, timeout=60,
                               check=True).stdout
 
     def helm(self, release: str, namespace: str, values: dict[str, Any]) -> None:
         """`helm install` or `helm upgrade`: the cluster gets what the release renders."""
         docs = render(values, release=release, namespace=namespace)
+        # as helm --create-namespace: the namespaces exist before what goes into them
+        spaces = {namespace, *(d["metadata"].get("namespace") or namespace for d in docs)}
+        self.kubectl("apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump_all(
+            [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+             for ns in sorted(spaces)]))
         clusters = [d for d in docs if d["kind"] == "RayCluster"]
         if clusters:
             self.kubectl("apply", "--validate=false", "-f", "-",

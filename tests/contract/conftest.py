@@ -13,15 +13,24 @@ from sim import serve
 from sim.api import Api, Client
 from tests.realk8s.plane import Plane, namespace
 
+NAMESPACES = ("c1", "c2", "c3", "c4", "c5", "c6", "c7", "x1", "x2", "x3")
+"""The namespaces the suite writes in (every backend refuses writes in missing ones)."""
+
 
 @pytest.fixture(scope="module")
 def http_port() -> Iterator[int]:
-    with serve.in_thread(serve.empty_world(startup_delay=0.2, startup_jitter=0.1)) as port:
+    world = serve.empty_world(startup_delay=0.2, startup_jitter=0.1)
+    for ns in NAMESPACES:
+        world.namespace(ns)
+    with serve.in_thread(world) as port:
         yield port
 
 
-NAMESPACES = ("c1", "c2", "c3", "c4", "c5", "c6", "c7", "x1", "x2", "x3")
-"""The namespaces the suite writes in (a real API server refuses writes in missing ones)."""
+def in_process() -> Client:
+    api = Api()
+    for ns in NAMESPACES:
+        api.create("namespaces", "", {"metadata": {"name": ns}})
+    return Client(api)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,7 @@ def api(request: pytest.FixtureRequest) -> Any:
     """Each backend in turn: the in-process fake, `sim serve` over HTTP, and a real
     kube-apiserver (whatever the fakes do differently from it is a defect of the fakes)."""
     if request.param == "in-process":
-        return Client(Api())
+        return in_process()
     if request.param == "real":
         return request.getfixturevalue("real_api")
     port = request.getfixturevalue("http_port")

@@ -1,9 +1,11 @@
-"""One contract, two backends: the simulator's in-process API and the live adapter over HTTP.
+"""One contract, three backends: the simulator's in-process API, `sim serve` over HTTP and a
+real kube-apiserver.
 
 The same tests of Kubernetes API semantics run against `sim.api.Client` (what the simulated
 operators use) and `adapters.kube.KubeApi` (what the `ray-operator` process uses, on the
-official `kubernetes` client) talking to `python -m sim serve`, as eventsourcing runs one
-recorder test suite against each of its backends.
+official `kubernetes` client) talking to `python -m sim serve` and to a real API server, as
+eventsourcing runs one recorder test suite against each of its backends. The real server is
+the reference: where a fake answers differently, the fake is wrong.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from driver.execute import ApiError, Precondition
+from driver.execute import ApiError, Precondition, kubernetes_event
+from engine.actions import EmitEvent
 from sim.clusters import cluster_object
 
 
@@ -105,3 +108,32 @@ def test_unknown_fields_of_a_raycluster_are_pruned(api: Any) -> None:
     stored = api.create("rayclusters", "c7", obj)
     assert "headSetupCommands" not in stored["spec"]
     assert stored["spec"]["podTypes"][0]["podConfig"]["spec"]["kept"] is True
+
+
+def test_a_missing_object_is_named_as_the_server_names_it(api: Any) -> None:
+    with pytest.raises(ApiError) as exc:
+        api.get("rayclusters", "c1", "nope")
+    assert exc.value.message == 'rayclusters.cluster.ray.io "nope" not found'
+
+
+def test_nothing_is_created_in_a_namespace_that_does_not_exist(api: Any) -> None:
+    with pytest.raises(ApiError) as exc:
+        api.create("services", "no-such-namespace", service("s"))
+    assert exc.value.status == 404
+    assert exc.value.message == 'namespaces "no-such-namespace" not found'
+
+
+def test_events_are_listed_by_the_object_they_are_about(api: Any) -> None:
+    for name in ("a", "b", "a"):
+        api.create("events", "c7", kubernetes_event(
+            EmitEvent(cluster=("c7", name), type="Normal", reason="Tested",
+                      message=f"about {name}"),
+            "2026-01-01T00:00:00Z"))
+    about_a, _ = api.list("events", "c7", fields="involvedObject.name=a")
+    assert [e["message"] for e in about_a] == ["about a", "about a"]
+    not_a, _ = api.list("events", "c7", fields="involvedObject.name!=a,involvedObject.kind"
+                                                "=RayCluster")
+    assert [e["message"] for e in not_a] == ["about b"]
+    with pytest.raises(ApiError) as exc:
+        api.list("events", "c7", fields="spec.nothing=1")
+    assert exc.value.status == 400

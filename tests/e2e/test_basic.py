@@ -12,7 +12,6 @@ API server exactly as against `sim serve`. Without it, that run is skipped with 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 
 from sim import cli, serve
 from tests.e2e.test_process import free_port, until
-from tests.realk8s.plane import install_identity, namespace
+from tests.realk8s.plane import install_identity, kubectl_binary, namespace
 
 NS = "test-k8s-operator"
 CLUSTERS = Path(cli.__file__).parent / "scenarios" / "clusters"
@@ -106,8 +105,6 @@ def kubectl(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kubectl]
         yield Kubectl(plane.kubeconfig, str(plane.bins / "kubectl"), config)
         plane.kubectl("delete", "namespace", NS, "--wait=false", check=False)
         return
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
     if request.param == "real":
         config = os.environ.get(REAL)
         if not config:
@@ -119,10 +116,11 @@ def kubectl(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kubectl]
                        capture_output=True, timeout=60, check=False)  # may exist already
         yield real
         return
-    with serve.in_thread(serve.empty_world(startup_delay=0.5, startup_jitter=0.5)) as port:
+    with serve.in_thread(serve.empty_world(startup_delay=0.5, startup_jitter=0.5,
+                                                     namespaces=[NS])) as port:
         config_path = tmp_path / "kubeconfig"
         serve.write_kubeconfig(config_path, port)
-        yield Kubectl(config_path)
+        yield Kubectl(config_path, kubectl_binary())
 
 
 def test_upstream_a(kubectl: Kubectl, tmp_path: Path) -> None:

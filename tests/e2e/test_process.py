@@ -45,7 +45,8 @@ def until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
 
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[tuple[Path, KubeApi]]:
-    with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2)) as port:
+    with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2,
+                                                     namespaces=["ray", "other", "ops"])) as port:
         config = tmp_path / "kubeconfig"
         serve.write_kubeconfig(config, port)
         yield config, KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
@@ -210,7 +211,8 @@ def test_an_api_unreachable_at_start_is_retried_and_not_ready_meanwhile(
         until(up)
         time.sleep(2.0)
         assert status("/readyz") == 503 and proc.poll() is None
-        with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2),
+        with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2,
+                                                     namespaces=["ray", "other", "ops"]),
                              port=port):
             api = KubeApi(k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
             api.create("rayclusters", "ray", cluster_object("ray", "late", 0, 1))

@@ -17,6 +17,7 @@ import pytest
 
 from sim import processes
 from tests.e2e.test_process import free_port, until
+from tests.realk8s.plane import kubectl_binary
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parent.parent.parent
@@ -36,7 +37,7 @@ class Local:
         return proc
 
     def kubectl(self, *args: str) -> str:
-        return subprocess.run(["kubectl", "--kubeconfig", str(self.config), *args],
+        return subprocess.run([kubectl_binary(), "--kubeconfig", str(self.config), *args],
                               capture_output=True, text=True, timeout=60, check=True).stdout
 
     def pods(self) -> list[str]:
@@ -70,7 +71,7 @@ def local(tmp_path: Path) -> Iterator[Local]:
 def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Local) -> None:
     port = free_port()
     local.start("serve", "-m", "sim", "serve", "--ray-processes", "--port", str(port),
-                "--kubeconfig", str(local.config))
+                "--kubeconfig", str(local.config), "--namespace", "ray")
     until(local.config.exists)
     local.start("operator", "-m", "adapters", "--kubeconfig", str(local.config),
                 "--operator-name", "local", "--ray-address", "{ip}:{port}",

@@ -117,7 +117,8 @@ def test_the_image_runs_the_operator_as_non_root_on_a_read_only_root(
 def test_the_operator_in_the_image_manages_a_simulated_cluster(
     docker: dict[str, str], image: str, tmp_path: Path
 ) -> None:
-    with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2)) as port:
+    with serve.in_thread(serve.empty_world(startup_delay=0.3, startup_jitter=0.2,
+                                                     namespaces=["ray"])) as port:
         config = tmp_path / "kubeconfig"
         serve.write_kubeconfig(config, port)
         config.chmod(0o644)

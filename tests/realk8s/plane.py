@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -138,6 +139,11 @@ def running(tmp: Path, *extra: str) -> Iterator[Plane]:
         yield Plane(config, bins, state)
     finally:
         subprocess.run([str(SCRIPT), "down", "--state", str(state)], timeout=120, check=False)
+
+
+def kubectl_binary() -> str:
+    """kubectl from PATH, else the one `scripts/control-plane build` built."""
+    return shutil.which("kubectl") or str(built() / "kubectl")
 
 
 def namespace(plane: Plane, name: str) -> str:

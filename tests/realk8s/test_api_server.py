@@ -122,8 +122,9 @@ def test_a_403_outside_the_scope_is_logged_once_and_retried_slowly(
 
 def test_the_kubelet_fails_a_container_on_request_and_finishes_graceful_deletes(
         plane: Plane, fresh: str) -> None:
-    pod: dict[str, object] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": fresh},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    pod: dict[str, object] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": fresh},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     apply(plane, pod)
     until(lambda: plane.kubectl("get", "pod", "p", "-n", fresh, "-o",
                                 "jsonpath={.status.phase}").stdout == "Running")

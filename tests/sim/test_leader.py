@@ -16,6 +16,7 @@ class Clock:
 
 def replicas(n: int) -> tuple[Clock, list[Elector]]:
     api, clock = Api(), Clock()
+    api.create("namespaces", "", {"metadata": {"name": "ops"}})
     return clock, [Elector(Client(api), namespace="ops", install="ray-operator",
                            identity=f"pod-{i}", clock=clock, wall=clock) for i in range(n)]
 
