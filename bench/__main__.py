@@ -1,4 +1,4 @@
-"""`python -m bench [--scale small|full] [--json FILE] [--only B1,B2,...,IN] [--compiled]`: the
+"""`python -m bench [--scale small|full] [--json FILE] [--only B1,...,IN,B7] [--compiled]`: the
 benchmarks.
 
 Each figure is the median of several runs with min and max, printed next to its target.
@@ -27,6 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench import apiserver as ba
 from bench import engine as be
 from bench import inputs as bi
 from bench import peers as bp2
@@ -39,11 +40,11 @@ SCALES = {
     "small": {"b1_events": 100_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
               "b2_samples": 20_000, "b2_big": (200, 100), "b3": (10, 1_000), "b5": 200,
               "b4": (20, 50, 5), "b6": (100, 100, 60_000, 20_000),
-              "p1": ((100, 5), (1_000, 3)), "p2": 20_000},
+              "p1": ((100, 5), (1_000, 3)), "p2": 20_000, "b7": (10, 10, 1)},
     "full": {"b1_events": 1_000_000, "b1_clusters": 1_000, "b1_pods": 100, "runs": 5,
              "b2_samples": 100_000, "b2_big": (1_000, 100), "b3": (100, 1_000), "b5": 1_000,
              "b4": (1_000, 100, 1), "b6": (1_000, 100, 500_000, 100_000),
-             "p1": ((100, 5), (1_000, 5), (10_000, 1)), "p2": 100_000},
+             "p1": ((100, 5), (1_000, 5), (10_000, 1)), "p2": 100_000, "b7": (100, 100, 1)},
 }
 
 
@@ -271,6 +272,47 @@ def inputs(scale: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def b7(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    clusters, workers, repeat = scale["b7"]
+    missing = ba.control_plane_missing()
+    if missing:
+        return [row("B7 real kube-apiserver against sim serve", "-",
+                    {"median": float("nan"), "min": float("nan"), "max": float("nan"),
+                     "runs": 0}, "-", None, f"not run: {missing}")]
+    runs = [ba.side_by_side(clusters, workers) for _ in range(repeat)]
+    pods = f"{clusters} clusters x 0 -> {workers} -> 0 workers"
+    mb = 1024 * 1024
+    out = []
+    for backend in ("kube-apiserver", "sim serve"):
+        def stat(key: str, scale_by: float = 1.0, backend: str = backend) -> dict[str, Any]:
+            return _stats([r[backend][key] / scale_by for r in runs])
+        created = stat("created_per_second")
+        real = backend == "kube-apiserver"
+        out += [
+            row(f"B7 {backend}: worker pods created per second", "pods/s", created,
+                ">= 50" if real else "-", created["median"] >= 50 if real else None,
+                f"{pods}; KubeRay ~50 pods/s, kwok's CI gate 167 pods/s" if real else pods),
+            row(f"B7 {backend}: worker pods deleted per second", "pods/s",
+                stat("deleted_per_second"), "-", None,
+                "until the API lists none (graceful deletion ended by the kubelet)"
+                if real else "until the API lists none"),
+            row(f"B7 {backend}: operator API requests per pod", "requests",
+                stat("requests_per_pod"), "-", None, "creates, deletes, status writes, lists"),
+            row(f"B7 {backend}: operator peak RSS", "MB", stat("operator_peak_rss_bytes", mb),
+                "-", None, "the real ray-operator process (VmHWM)"),
+            row(f"B7 {backend}: operator CPU during the workload", "s",
+                stat("operator_cpu_seconds"), "-", None, "user + system"),
+            row(f"B7 {backend}: API side peak RSS", "MB", stat("server_peak_rss_bytes", mb),
+                "-", None, "etcd + kube-apiserver + kube-controller-manager" if real else
+                "the sim serve process, its kubelet included"),
+            row(f"B7 {backend}: API side CPU during the workload", "s",
+                stat("server_cpu_seconds"), "-", None,
+                f"the sim kubelet besides: {stat('kubelet_cpu_seconds')['median']:.1f} s"
+                if real else "its kubelet included"),
+        ]
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "B1": b1,
     "B2": b2,
@@ -281,6 +323,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "MEM": memory,
     "PEERS": peers,
     "IN": inputs,
+    "B7": b7,
 }
 
 

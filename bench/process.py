@@ -31,7 +31,7 @@ from sim.serve import free_port
 SETTLE = 1.0  # seconds to let the process go quiet before its RSS is read
 
 
-def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
+def until(check: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -40,7 +40,7 @@ def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
         except (OSError, urllib.error.URLError):
             pass
         time.sleep(0.25)
-    raise TimeoutError(f"B4: {what} not within {seconds:.0f} s")
+    raise TimeoutError(f"{what} not within {seconds:.0f} s")
 
 
 def rss_bytes(pid: int) -> int:
@@ -50,7 +50,7 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def _samples(port: int) -> dict[str, float]:
+def scrape(port: int) -> dict[str, float]:
     """The operator's /metrics as {name{labels}: value}."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
     out: dict[str, float] = {}
@@ -61,11 +61,11 @@ def _samples(port: int) -> dict[str, float]:
     return out
 
 
-def _total(samples: dict[str, float], prefix: str) -> float:
+def total(samples: dict[str, float], prefix: str) -> float:
     return sum(v for k, v in samples.items() if k.startswith(prefix))
 
 
-class _Operator:
+class Operator:
     def __init__(self, config: Path, name: str) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
@@ -79,10 +79,10 @@ class _Operator:
                                            timeout=5).status == 200)
 
     def settled(self, clusters: int, workers: int) -> bool:
-        s = _samples(self.port)
+        s = scrape(self.port)
         return (s.get('ray_operator_clusters{phase="Running"}', 0) == clusters
-                and _total(s, "ray_operator_live_workers{") == workers
-                and _total(s, "ray_operator_desired_workers{") == workers)
+                and total(s, "ray_operator_live_workers{") == workers
+                and total(s, "ray_operator_desired_workers{") == workers)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -119,30 +119,30 @@ def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]
             env={**os.environ, "COLUMNS": "120"})
         try:
             api = KubeApi(api_client(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
-            _until(lambda: config.exists() and bool(api.list("namespaces")), 60, "sim serve")
-            first = _Operator(config, "b4")
+            until(lambda: config.exists() and bool(api.list("namespaces")), 60, "sim serve")
+            first = Operator(config, "b4")
             try:
-                _until(first.ready, 60, "the operator's first sync")
+                until(first.ready, 60, "the operator's first sync")
                 time.sleep(SETTLE)
                 baseline = rss_bytes(first.proc.pid)
                 started = time.monotonic()
                 for i in range(clusters):
                     api.create("rayclusters", f"ns{i % 10}", cluster_object(
                         f"ns{i % 10}", f"c{i}", pods_per_cluster - 1, pods_per_cluster - 1))
-                _until(lambda: first.settled(clusters, workers), 3600, "all pods Running")
+                until(lambda: first.settled(clusters, workers), 3600, "all pods Running")
                 up_seconds = time.monotonic() - started
                 time.sleep(SETTLE)
                 created = rss_bytes(first.proc.pid)
-                samples = _samples(first.port)
-                requests = _total(samples, "ray_operator_api_request_duration_seconds_count{")
+                samples = scrape(first.port)
+                requests = total(samples, "ray_operator_api_request_duration_seconds_count{")
             finally:
                 first.stop()
-            second = _Operator(config, "b4")  # the same install: it adopts, creates nothing
+            second = Operator(config, "b4")  # the same install: it adopts, creates nothing
             try:
-                _until(lambda: second.settled(clusters, workers), 3600, "adoption")
+                until(lambda: second.settled(clusters, workers), 3600, "adoption")
                 time.sleep(SETTLE)
                 adopted = rss_bytes(second.proc.pid)
-                creates = _samples(second.port).get(
+                creates = scrape(second.port).get(
                     'ray_operator_actions_total{kind="CreatePod"}', 0.0)
             finally:
                 second.stop()
