@@ -23,9 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,13 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
-from adapters.kube import KubeApi, api_client
-from bench.process import Operator, scrape, total, until
+from adapters.kube import KubeApi
+from bench.process import Operator, admin, scrape, sim_serve, total, until
 from driver.execute import ApiError
 from sim.clusters import cluster_object
-from sim.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "control-plane"
@@ -103,27 +99,9 @@ def real_apiserver(folder: Path) -> Iterator[Backend]:
 
 
 @contextlib.contextmanager
-def sim_serve(folder: Path) -> Iterator[Backend]:
-    config = folder / "kubeconfig"
-    server = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--port", str(free_port()),
-                               "--kubeconfig", str(config)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
-    try:
-        until(config.exists, 60, "sim serve")
-        yield Backend("sim serve", config, [server.pid])
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def admin(kubeconfig: Path) -> k8s.ApiClient:
-    configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=str(kubeconfig),  # type: ignore[no-untyped-call]
-                                client_configuration=configuration)
-    return api_client(configuration)
+def sim_serve_backend(folder: Path) -> Iterator[Backend]:
+    with sim_serve(folder) as (config, pid):
+        yield Backend("sim serve", config, [pid])
 
 
 def _accounts(core: k8s.CoreV1Api, names: list[str]) -> bool:
@@ -210,7 +188,7 @@ def side_by_side(clusters: int, workers: int) -> dict[str, dict[str, float]]:
     """B7 on `sim serve` and on the real control plane, one after the other."""
     out = {}
     with tempfile.TemporaryDirectory(prefix="b7-") as tmp:
-        with sim_serve(Path(tmp)) as backend:
+        with sim_serve_backend(Path(tmp)) as backend:
             out[backend.name] = workload(backend, clusters, workers)
         with real_apiserver(Path(tmp)) as backend:
             out[backend.name] = workload(backend, clusters, workers)

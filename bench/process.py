@@ -11,6 +11,7 @@ paged list path) and we read its RSS again. Requests are counted by the operator
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,10 +20,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from adapters.kube import KubeApi, api_client
 from sim.clusters import cluster_object
@@ -106,52 +108,68 @@ def ray_client_bytes() -> int:
     return int(out.strip())
 
 
+@contextlib.contextmanager
+def sim_serve(folder: Path, namespaces: Iterable[str] = ()) -> Iterator[tuple[Path, int]]:
+    """`python -m sim serve` in a process of its own (its memory is not the operator's),
+    with `namespaces` created: its kubeconfig and pid, until the block ends."""
+    config = folder / "kubeconfig"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sim", "serve", "--port", str(free_port()), "--kubeconfig",
+         str(config), *(f"--namespace={ns}" for ns in namespaces)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "120"})
+    try:
+        until(config.exists, 60, "sim serve")
+        yield config, server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def admin(kubeconfig: Path) -> k8s.ApiClient:
+    """The official client with `kubeconfig`'s server and credentials."""
+    configuration = k8s.Configuration()
+    k8s_config.load_kube_config(config_file=str(kubeconfig),  # type: ignore[no-untyped-call]
+                                client_configuration=configuration)
+    return api_client(configuration)
+
+
 def operator_memory(*, clusters: int, pods_per_cluster: int) -> dict[str, float]:
     """One B4 run: RSS figures in bytes, requests per created pod, seconds to all Running."""
     workers = clusters * (pods_per_cluster - 1)
     pods = clusters * pods_per_cluster
-    with tempfile.TemporaryDirectory(prefix="b4-") as tmp:
-        config = Path(tmp) / "kubeconfig"
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "sim", "serve", "--port", str(port), "--kubeconfig",
-             str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "COLUMNS": "120"})
+    with tempfile.TemporaryDirectory(prefix="b4-") as tmp, \
+            sim_serve(Path(tmp), [f"ns{i}" for i in range(10)]) as (config, _):
+        api = KubeApi(admin(config))
+        first = Operator(config, "b4")
         try:
-            api = KubeApi(api_client(k8s.Configuration(host=f"http://127.0.0.1:{port}")))
-            until(lambda: config.exists() and bool(api.list("namespaces")), 60, "sim serve")
-            first = Operator(config, "b4")
-            try:
-                until(first.ready, 60, "the operator's first sync")
-                time.sleep(SETTLE)
-                baseline = rss_bytes(first.proc.pid)
-                started = time.monotonic()
-                for i in range(clusters):
-                    api.create("rayclusters", f"ns{i % 10}", cluster_object(
-                        f"ns{i % 10}", f"c{i}", pods_per_cluster - 1, pods_per_cluster - 1))
-                until(lambda: first.settled(clusters, workers), 3600, "all pods Running")
-                up_seconds = time.monotonic() - started
-                time.sleep(SETTLE)
-                created = rss_bytes(first.proc.pid)
-                samples = scrape(first.port)
-                requests = total(samples, "ray_operator_api_request_duration_seconds_count{")
-            finally:
-                first.stop()
-            second = Operator(config, "b4")  # the same install: it adopts, creates nothing
-            try:
-                until(lambda: second.settled(clusters, workers), 3600, "adoption")
-                time.sleep(SETTLE)
-                adopted = rss_bytes(second.proc.pid)
-                creates = scrape(second.port).get(
-                    'ray_operator_actions_total{kind="CreatePod"}', 0.0)
-            finally:
-                second.stop()
+            until(first.ready, 60, "the operator's first sync")
+            time.sleep(SETTLE)
+            baseline = rss_bytes(first.proc.pid)
+            started = time.monotonic()
+            for i in range(clusters):
+                api.create("rayclusters", f"ns{i % 10}", cluster_object(
+                    f"ns{i % 10}", f"c{i}", pods_per_cluster - 1, pods_per_cluster - 1))
+            until(lambda: first.settled(clusters, workers), 3600, "all pods Running")
+            up_seconds = time.monotonic() - started
+            time.sleep(SETTLE)
+            created = rss_bytes(first.proc.pid)
+            samples = scrape(first.port)
+            requests = total(samples, "ray_operator_api_request_duration_seconds_count{")
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            first.stop()
+        second = Operator(config, "b4")  # the same install: it adopts, creates nothing
+        try:
+            until(lambda: second.settled(clusters, workers), 3600, "adoption")
+            time.sleep(SETTLE)
+            adopted = rss_bytes(second.proc.pid)
+            creates = scrape(second.port).get(
+                'ray_operator_actions_total{kind="CreatePod"}', 0.0)
+        finally:
+            second.stop()
     return {"baseline_bytes": baseline, "rss_bytes": created, "adopted_rss_bytes": adopted,
             "bytes_per_pod": (created - baseline) / pods,
             "adopted_bytes_per_pod": (adopted - baseline) / pods,
