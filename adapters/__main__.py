@@ -1,4 +1,4 @@
-"""`ray-operator` (also `python -m adapters`): the operator process (interfaces.md §3)."""
+"""`ray-operator` (also `python -m adapters`): the operator process (`ray-operator --help`)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""`python -m bench`: benchmarks of the engine and the simulator (targets in perf-anchors)."""
+"""`python -m bench`: benchmarks of the engine and the simulator (targets beside each figure)."""

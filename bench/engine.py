@@ -151,7 +151,7 @@ def toy_events(*, clusters: int = 1_000, pods: int = 100, events: int = 200_000,
 
 
 def toy_reducer(events: list[tuple[int, int, int]], *, top: int = 100) -> float:
-    """The machine's speed now: a fixed reducer in the spirit of perf-anchors' toy reducer
+    """The machine's speed now: a fixed reducer, the simplest event loop Python can run
     (tuple events, mutable state, a decision after each event). Timed right before each B1
     run, it shows how fast this shared machine was at that moment: its runs vary by as
     much as the engine's do when neighbours are busy."""

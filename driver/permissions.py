@@ -2,7 +2,7 @@
 
 The driver's calls are checked against this declaration by the tests (each call the
 simulated operators make must be declared here, and each declared verb must be used by some
-scenario), and the Helm chart and plain manifests render their RBAC from it (issue 6), so
+scenario), and the Helm chart and plain manifests render their RBAC from it, so
 the operator asks for exactly what it uses. No `pods/exec`: our pods start Ray themselves.
 `watch` goes with every `list`: the driver lists, then watches from the list's
 resourceVersion.

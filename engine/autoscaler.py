@@ -1,7 +1,7 @@
 """One autoscaler pass over one cluster: which workers to remove, how many to launch.
 
-This is the body of Ray's `StandardAutoscaler._update` (legacy reference §4) as a pure
-function of a `ClusterState`:
+This is the body of Ray's `StandardAutoscaler._update` (Ray 2.x,
+`ray/autoscaler/_private/autoscaler.py`) as a pure function of a `ClusterState`:
 1. enforce constraints: walk the workers most recently used first (never-connected last),
    keep up to min(minWorkers, maxWorkers) per type and those `request_resources()` needs,
    remove workers of unknown types ("not in available_node_types"), above their type's max

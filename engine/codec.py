@@ -1,7 +1,7 @@
 """Events and actions as JSON objects, and back: the trace format and the replay input.
 
 A trace line is `{"t", "seq", "kind", "operator", "cluster", "type", ...fields}` (see
-interfaces.md §4). `event_to_dict`/`event_from_dict` round-trip every event exactly, so a
+docs/simulator.md). `event_to_dict`/`event_from_dict` round-trip every event exactly, so a
 trace replays to the same decisions; `action_to_dict` is what a trace records of an action
 and what `replay` compares.
 """

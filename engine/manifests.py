@@ -1,6 +1,6 @@
 """The Kubernetes objects the operator creates: Ray pods and the head Service.
 
-Decision (e): a pod starts Ray with its own container command, so the operator never execs
+A pod starts Ray with its own container command, so the operator never execs
 into pods. The first container's command becomes `/bin/bash -c --` with:
 - head: the type's setup commands, then the head start commands with `--block`, so that
   Ray stopping on the head ends the container and the operator sees the head die;

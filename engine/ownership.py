@@ -2,7 +2,7 @@
 
 Nodes are installs, namespaces, clusters and pods; edges say an install's scope covers a
 namespace, a namespace holds a cluster, a cluster owns a pod, and an install acts on a
-cluster. The invariants (issue 4):
+cluster. The invariants:
 - a cluster has at most one acting install;
 - an install acts only on clusters inside its scope;
 - once claims settle, every cluster inside some install's scope has an acting install, and

@@ -1,6 +1,6 @@
 """The phases a RayCluster's `status.phase` can show, as the project resolved them.
 
-Decision (a) of the legacy reference: the documented phases are written for real.
+The phases the legacy operator documented are all written, each when it is true.
 - `NONE` (the empty string): the operator has not processed the RayCluster yet.
 - `UPDATING`: the cluster is launching, or a spec change is being applied, until the head
   pod runs.

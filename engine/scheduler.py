@@ -15,7 +15,7 @@ This is the decision of `ray.autoscaler._private.resource_demand_scheduler` (Ray
   bypassed by min_workers, `request_resources()` and placement-group needs.
 
 One deliberate difference in *how*, not *what*: demand is kept as (shape, count) groups.
-Ray handles each bundle separately, which makes 10k bundles cost ~40 s (perf-anchors P1);
+Ray handles each bundle separately, which makes 10k bundles cost ~40 s (benchmark P1);
 first-fit of identical bundles in a row fills each node before moving on, so packing a group
 at once gives the same placements. The differential test (`tests/engine/test_differential.py`)
 checks launches against Ray's own code on generated inputs.

@@ -5,7 +5,7 @@ Three kinds, as the legacy operator and KubeRay offer them:
 - one namespace (`--namespace NS` or `RAY_OPERATOR_POD_NAMESPACE`, as the legacy chart sets);
 - a list of namespaces (KubeRay's `--watch-namespace a,b`).
 
-Precedence between installs whose scopes overlap (issue 4): the narrowest scope wins in the
+Precedence between installs whose scopes overlap: the narrowest scope wins in the
 namespaces it covers; `rank` orders scopes so that a smaller rank is narrower (one namespace,
 then a list by its length, then everything).
 """

@@ -8,12 +8,12 @@ all problems at once spares users the fix-one-reapply-find-the-next loop.
 Rules beyond the CRD's structural schema (see docs/decisions.md for the reasoning):
 - `headPodType` names a podType; podType names are unique label values.
 - per type `0 <= minWorkers <= maxWorkers`; the sum of `minWorkers` <= `maxWorkers`.
-- an omitted global `maxWorkers` is the sum of the per-type maxima (decision (c)); an omitted
+- an omitted global `maxWorkers` is the sum of the per-type maxima; an omitted
   per-type `maxWorkers` is the global one when given, else the type's `minWorkers`.
-- `upscalingSpeed > 0` (decision (d)); `idleTimeoutMinutes >= 0`.
+- `upscalingSpeed > 0`; `idleTimeoutMinutes >= 0`.
 - quantities parse; `podConfig.spec.containers` is a non-empty list of named images.
 - the cluster name is a DNS-1123 label short enough for `<name>-ray-head`.
-- unknown fields are rejected (decision (g)); a custom Redis password is rejected (legacy).
+- unknown fields are rejected; a custom Redis password is rejected (legacy).
 
 Ray resources per type follow the legacy auto-detection from the first container (CPU =
 min(request, limit) rounded up, memory = 70 % of min(request, limit), GPU = the one limit

@@ -1,4 +1,4 @@
-"""`python -m sim`: run, list, validate, replay and plan (interfaces.md §4).
+"""`python -m sim`: run, list, validate, replay and plan (docs/simulator.md).
 
 Exit codes: 0 success; 1 an expectation failed or a replay differs; 2 bad input (the message
 names the file, the field and what was expected; nothing runs half-way).

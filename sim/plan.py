@@ -1,6 +1,6 @@
 """`python -m sim plan CLUSTER.yaml [--state STATE.json]`: the engine's decision, dry.
 
-The RayCluster and the observed state (pods, Ray load; interfaces.md §4) become the events
+The RayCluster and the observed state (pods, Ray load; docs/simulator.md) become the events
 the engine would have seen; the plan it makes now is printed and nothing is executed. This
 is how to ask "what would a `helm upgrade` or this load do to my cluster?".
 """

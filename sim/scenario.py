@@ -1,4 +1,4 @@
-"""Scenario files (YAML, interfaces.md §4): read strictly, checked fully before anything runs.
+"""Scenario files (YAML, docs/simulator.md): read strictly, checked fully before anything runs.
 
 A scenario that is wrong anywhere is refused as a whole with one `ScenarioError` naming the
 file, the field and what was expected (`validate` and `run` exit 2); nothing runs half-way.

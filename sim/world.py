@@ -13,7 +13,7 @@ Models:
 - Ray: see `sim.ray`; a cluster's Ray is up while its head pod's Ray is; workers join it;
 - load reports every 5 s per cluster, to the operators covering it.
 
-Invariants checked during the run become `violations` (interfaces.md §4).
+Invariants checked during the run become `violations` (docs/simulator.md).
 """
 
 from __future__ import annotations

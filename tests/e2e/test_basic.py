@@ -1,7 +1,8 @@
-"""Upstream e2e test A (legacy reference §5) with the real `ray-operator` process and kubectl
-against `python -m sim serve`: a namespaced operator and two clusters; the operator is killed
-and a new one adopts every pod; a head is lost and the cluster recovers (RESTARTS 1); a
-cluster is deleted with its Service; `minWorkers` grows live; everything is deleted.
+"""The legacy Ray operator's end-to-end test A (test_k8s_operator_basic.py) with the real
+`ray-operator` process and kubectl against `python -m sim serve`: a namespaced operator and
+two clusters; the operator is killed and a new one adopts every pod; a head is lost and the
+cluster recovers (RESTARTS 1); a cluster is deleted with its Service; `minWorkers` grows
+live; everything is deleted.
 
 The same test runs against a real cluster when `RAY_OPERATOR_E2E_KUBECONFIG` names its
 kubeconfig (README: "End-to-end tests on a real cluster"): it applies the chart's CRD and
@@ -123,7 +124,7 @@ def kubectl(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kubectl]
         yield Kubectl(config_path, kubectl_binary())
 
 
-def test_upstream_a(kubectl: Kubectl, tmp_path: Path) -> None:
+def test_legacy_e2e_a(kubectl: Kubectl, tmp_path: Path) -> None:
     first = Operator(kubectl.operator_config, tmp_path / "operator-1.log",
                      ray_load=kubectl.ray_load)
     try:

@@ -1,4 +1,4 @@
-"""The command line: exit codes and messages of interfaces.md §4."""
+"""The command line: exit codes and messages of docs/simulator.md."""
 
 from __future__ import annotations
 
