@@ -1,5 +1,5 @@
-"""The README's Helm workflows, command by command, on `sim serve`: what `helm install` and
-`helm upgrade` render is applied with kubectl, and the operator runs as the rendered
+"""The Helm workflows of docs/install.md, command by command, on `sim serve`: what
+`helm install` and `helm upgrade` render is applied with kubectl, and the operator runs as the rendered
 Deployment says (its args and environment), so the chart's scope wiring is exercised too."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ cluster recovers (RESTARTS 1); a cluster is deleted with its Service; `minWorker
 live; everything is deleted.
 
 The same test runs against a real cluster when `RAY_OPERATOR_E2E_KUBECONFIG` names its
-kubeconfig (README: "End-to-end tests on a real cluster"): it applies the chart's CRD and
+kubeconfig (docs/install.md, "End-to-end tests on a real cluster"): it applies the chart's CRD and
 creates the test namespace first, then runs the operator process on this machine against that
 API server exactly as against `sim serve`. Without it, that run is skipped with the reason.
 """

@@ -1,7 +1,7 @@
 """A real Ray cluster autoscaled end to end on this machine: `sim serve --ray-processes`
 makes every pod a local Ray node process, the real `ray-operator` reads the real head's load,
 work the head cannot run brings two workers up, the work finishes on them, and once idle they
-are removed and the cluster is back to its head. The README's commands, as a test."""
+are removed and the cluster is back to its head. The commands of docs/install.md, as a test."""
 
 from __future__ import annotations
 

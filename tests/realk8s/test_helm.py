@@ -1,4 +1,4 @@
-"""The README's Helm workflows with the real `helm` CLI against the real API server.
+"""The Helm workflows of docs/install.md with the real `helm` CLI against the real API server.
 
 Each release is installed, upgraded and uninstalled by helm itself; the operator a release
 deploys runs as a local process (there is no container runtime) exactly as its Deployment
