@@ -1,6 +1,7 @@
 """The Helm workflows of docs/install.md, command by command, on `sim serve`: what
-`helm install` and `helm upgrade` render is applied with kubectl, and the operator runs as the rendered
-Deployment says (its args and environment), so the chart's scope wiring is exercised too."""
+`helm install` and `helm upgrade` render is applied with kubectl, and the operator runs as
+the rendered Deployment says (its args and environment), so the chart's scope wiring is
+exercised too."""
 
 from __future__ import annotations
 
