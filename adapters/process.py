@@ -27,9 +27,8 @@ from adapters.kube import KubeApi, Listing
 from adapters.ray_poll import Poller
 from driver.execute import ApiError
 from driver.operator import WATCHED, Operator
-from engine import errors
+from engine import claiming, errors
 from engine import events as ev
-from engine import state as st
 from engine.scopes import Scope
 
 RESYNC_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -204,7 +203,7 @@ class Process:
             return
         now = self.clock()
         for ns in list(self.op.state.own_leases):
-            if st.rival_alive(self.op.state, ns, now):
+            if claiming.rival_alive(self.op.state, ns, now):
                 continue  # a newer process of this install holds it: not ours to delete
             try:
                 self.api.delete("leases", ns, install.lease_name)

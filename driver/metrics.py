@@ -20,8 +20,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from engine import actions as act
-from engine import planner
 from engine import state as st
+from engine import status
 from engine.phases import Phase
 
 API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -58,7 +58,7 @@ class StateCollector(Collector):
                 continue
             counts[cs.phase.value] = counts.get(cs.phase.value, 0) + 1
             types = sorted({*(cs.spec.pod_types if cs.spec else ()), *cs.live, *cs.inflight})
-            for pod_type, n in planner.desired_workers(cs, types).items():
+            for pod_type, n in status.desired_workers(cs, types).items():
                 desired.add_metric([ns, name, pod_type], n)
                 live.add_metric([ns, name, pod_type], cs.live.get(pod_type, 0))
         for phase, n in sorted(counts.items()):

@@ -20,7 +20,7 @@ from driver import execute, translate
 from driver.budget import Budget
 from driver.metrics import Metrics
 from engine import actions as act
-from engine import claims, errors, planner, scopes
+from engine import claiming, claims, errors, planner, scopes, status
 from engine import events as ev
 from engine import state as st
 from engine.labels import LABEL_CLUSTER
@@ -58,7 +58,7 @@ class Operator:
     log: Callable[[str], None] = print
     requeue: Callable[[float], None] = lambda at: None
     trace: TraceHook = _no_trace
-    timestamp: Callable[[float], str] = planner.timestamp
+    timestamp: Callable[[float], str] = status.timestamp
     malformed: int = 0
     budget: Budget[act.Action] | None = None  # API calls per second, shared fairly
     clock: Callable[[], float] = lambda: 0.0
@@ -200,7 +200,7 @@ class Operator:
         if self.state.install is None or not isinstance(action, act.EFFECTS):
             return True
         cs = self.state.clusters.get(action.cluster)
-        return cs is not None and planner.may_act(self.state, cs, at)
+        return cs is not None and claiming.may_act(self.state, cs, at)
 
     def _execute(self, action: act.Action, at: float) -> None:
         if not self.may_write(action, at):

@@ -24,7 +24,9 @@ from operator import attrgetter
 
 from engine import events as ev
 from engine import scheduler
-from engine.state import ClusterState, least_recent_use
+from engine.load import least_recent_use
+from engine.packing import Run
+from engine.records import ClusterState
 
 _pod_type = attrgetter("pod_type")
 
@@ -238,8 +240,8 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
 
 def _node_runs(
     cs: ClusterState, types: Mapping[str, scheduler.NodeType], gone: set[str]
-) -> tuple[list[scheduler.Run], dict[str, int], dict[str, int]]:
-    """The nodes the scheduler sees, as runs of equal free resources (`scheduler.Run`).
+) -> tuple[list[Run], dict[str, int], dict[str, int]]:
+    """The nodes the scheduler sees, as runs of equal free resources (`engine.packing.Run`).
 
     First the nodes of the last load report that are live pods (not removed by this pass),
     with their free resources, in the report's order; then the live pods Ray has not
@@ -255,8 +257,8 @@ def _node_runs(
         # Every reported node is a live pod of a known type: the report is the node list,
         # and the connected counts are kept as pods and reports fold (`state.joined`).
         # Their order differs from the report's, which only `request_resources` reads.
-        runs: list[scheduler.Run] = [
-            [free, len(list(same)), False] for free, same in groupby(frees.values())
+        runs: list[Run] = [
+            Run(free, len(list(same))) for free, same in groupby(frees.values())
         ]
         connected = dict(joined)
         counts = dict(joined)
@@ -275,17 +277,17 @@ def _node_runs(
         if n <= 0 or cfg is None:
             continue
         resources = cfg.resources
-        if runs and runs[-1][0] == resources:
-            runs[-1][1] += n  # type: ignore[operator]
+        if runs and runs[-1].resources == resources:
+            runs[-1].count += n
         else:
-            runs.append([resources, n, False])
+            runs.append(Run(resources, n))
         counts[t] = counts.get(t, 0) + n
     return runs, counts, connected
 
 
 def _walk_report(
     cs: ClusterState, types: Mapping[str, scheduler.NodeType], gone: set[str]
-) -> tuple[list[scheduler.Run], dict[str, int], dict[str, int]]:
+) -> tuple[list[Run], dict[str, int], dict[str, int]]:
     """The reported nodes that are live pods of known types, not removed by this pass."""
     frees = cs.node_free
     pods = list(map(cs.live_ips.get, frees))  # the walk runs in C
@@ -297,8 +299,8 @@ def _walk_report(
     else:  # a pod of a type gone from the spec: no node
         pods = [None if pod is None or pod.pod_type not in types else pod for pod in pods]
         counts = {t: c for t, c in connected.items() if t in types}
-    runs: list[scheduler.Run] = [
-        [free, len(list(same)), False] for free, same in groupby(compress(frees.values(), pods))
+    runs: list[Run] = [
+        Run(free, len(list(same))) for free, same in groupby(compress(frees.values(), pods))
     ]
     return runs, counts, connected
 

@@ -11,11 +11,30 @@ from __future__ import annotations
 from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
 
-from engine import actions, autoscaler, events, planner, scheduler, state
+from engine import (
+    actions,
+    autoscaler,
+    claiming,
+    events,
+    lifecycle,
+    load,
+    packing,
+    planner,
+    pods,
+    records,
+    results,
+    scheduler,
+    state,
+    status,
+)
 
 # The modules every event and every decision runs through; the rest of `engine` (spec
-# parsing, manifests, snapshots, claims) runs once per cluster change and stays Python.
-MODULES: tuple[ModuleType, ...] = (events, actions, state, planner, autoscaler, scheduler)
+# parsing, manifests, snapshots, the claim format) runs once per cluster change and stays
+# Python.
+MODULES: tuple[ModuleType, ...] = (
+    events, actions, records, lifecycle, state, pods, load, claiming, results, status,
+    planner, autoscaler, scheduler, packing,
+)
 
 
 def compiled_modules() -> list[str]:

@@ -29,14 +29,18 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from engine.events import copyable
-
-Resources = dict[str, float]
-Demand = list[tuple[Resources, int]]
-"""Grouped demand: (resource shape, how many), in Ray's packing order once sorted."""
+from engine.packing import IMPLICIT_PREFIX as IMPLICIT_PREFIX
+from engine.packing import Demand as Demand
+from engine.packing import Resources as Resources
+from engine.packing import Run as Run
+from engine.packing import bin_pack_residual as bin_pack_residual
+from engine.packing import expand as expand
+from engine.packing import fit_count as fit_count
+from engine.packing import group as group
+from engine.packing import pack, place, residual
 
 UPSCALING_INITIAL_NUM_NODES = 5
 CONSERVE_GPU_NODES = True
-IMPLICIT_PREFIX = "node:__internal_implicit_resource_"
 
 PACK = "PACK"
 SPREAD = "SPREAD"
@@ -69,231 +73,6 @@ class Launch:
 copyable(NodeType, Launch)
 
 
-def group(bundles: Sequence[tuple[Mapping[str, float], int]]) -> Demand:
-    """Merge identical shapes and sort them into Ray's packing order (complex, heavy first)."""
-    if len(bundles) <= 1:  # the usual report: one shape of pending task, or none
-        if not bundles:
-            return []
-        resources, count = bundles[0]
-        return [(dict(resources), count)] if count > 0 else []
-    merged: dict[tuple[tuple[str, float], ...], list[object]] = {}
-    for resources, count in bundles:
-        if count <= 0:
-            continue
-        key = tuple(sorted(resources.items()))
-        entry = merged.get(key)
-        if entry is None:
-            merged[key] = [dict(resources), count]
-        else:
-            entry[1] = int(entry[1]) + count  # type: ignore[call-overload]
-    items: Demand = [(r, c) for r, c in merged.values()]  # type: ignore[misc]
-    items.sort(key=_order, reverse=True)
-    return items
-
-
-def _order(item: tuple[Resources, int]) -> tuple[int, float, list[tuple[str, float]]]:
-    demand = item[0]
-    return (len(demand), sum(demand.values()), sorted(demand.items()))
-
-
-def expand(demand: Demand) -> list[Resources]:
-    """Grouped demand as Ray's flat list of bundles (for tests and messages)."""
-    return [dict(r) for r, c in demand for _ in range(c)]
-
-
-def fits(node: Mapping[str, float], demand: Mapping[str, float]) -> bool:
-    for k, v in demand.items():
-        if v > node.get(k, 1.0 if k.startswith(IMPLICIT_PREFIX) else 0.0):
-            return False
-    return True
-
-
-def _have(node: Mapping[str, float], key: str) -> float:
-    return node.get(key, 1.0 if key.startswith(IMPLICIT_PREFIX) else 0.0)
-
-
-def _subtract(node: Resources, demand: Mapping[str, float]) -> None:
-    for k, v in demand.items():
-        if v == 0:
-            continue
-        if k not in node:
-            node[k] = 1
-        node[k] -= v
-
-
-def fit_count(node: Mapping[str, float], demand: Mapping[str, float], limit: int) -> int:
-    """How many copies of `demand` (at most `limit`) first-fit places on a node."""
-    return _fit_count(dict(node), demand, limit)
-
-
-def _fit_count(node: Resources, demand: Mapping[str, float], limit: int) -> int:
-    """Place up to `limit` copies of `demand` on `node` one by one, as Ray's loop would.
-
-    With whole numbers (the usual CPU/GPU counts) the count is a division; otherwise the
-    copies are subtracted one at a time, so float rounding matches Ray's loop."""
-    positive = []
-    whole = True
-    for k, v in demand.items():
-        have = node.get(k)
-        if have is None:
-            have = 1.0 if k.startswith(IMPLICIT_PREFIX) else 0.0
-        if v > have:
-            return 0  # does not fit even once
-        if v > 0:
-            positive.append((k, v, have))
-            if whole and not (float(v).is_integer() and float(have).is_integer()):
-                whole = False
-    if not positive:
-        return limit
-    if whole:
-        n = limit
-        for _, v, have in positive:
-            q = int(have // v)
-            if q < n:
-                n = q
-        for k, v, have in positive:
-            node[k] = have - v * n
-        return n
-    n = 0
-    while n < limit and fits(node, demand):
-        _subtract(node, demand)
-        n += 1
-    return n
-
-
-Run = list[object]
-"""[resources, count, used]: `count` consecutive nodes with the same resources; `used` marks
-nodes a strict-spread group already took."""
-
-
-def runs_of(nodes: Sequence[Mapping[str, float]]) -> list[Run]:
-    """Consecutive equal nodes as runs (order kept, so first-fit is unchanged)."""
-    runs: list[Run] = []
-    last: Mapping[str, float] | None = None
-    for node in nodes:
-        if runs and (node is last or node == last):
-            runs[-1][1] += 1  # type: ignore[operator]
-        else:
-            runs.append([node, 1, False])
-            last = node
-    return runs
-
-
-def expand_runs(runs: Sequence[Run]) -> list[Resources]:
-    return [dict(r[0]) for r in runs for _ in range(r[1])]  # type: ignore[call-overload]
-
-
-def bin_pack_residual(
-    nodes: Sequence[Mapping[str, float]], demand: Demand, *, strict_spread: bool = False
-) -> tuple[Demand, list[Resources]]:
-    """Ray's `get_bin_pack_residual`: first-fit `demand` (sorted) onto `nodes`; return the
-    residual and every node after packing (the input is not changed)."""
-    unfulfilled, runs = pack(runs_of(nodes), demand, strict_spread=strict_spread)
-    return unfulfilled, expand_runs(runs)
-
-
-def pack(runs: list[Run], demand: Demand, *, strict_spread: bool = False
-         ) -> tuple[Demand, list[Run]]:
-    """First-fit over runs of identical nodes; returns the residual and new runs.
-
-    Filling a run's nodes one by one gives `f` bundles to each node until the group runs
-    out (`f` = how many fit on a fresh node of the run), then a partial node: the run splits
-    into [full nodes][one partial node][untouched nodes], in that order, exactly the nodes
-    Ray's node-by-node loop would leave. The input runs are not changed.
-    """
-    runs = [list(r) for r in runs]
-    unfulfilled: Demand = []
-    for resources, count in sorted(demand, key=_order, reverse=True):
-        left = count
-        i = 0
-        while left and i < len(runs):
-            res, k, used = runs[i]
-            if (used and strict_spread) or not fits(res, resources):  # type: ignore[arg-type]
-                i += 1
-                continue
-            if strict_spread:
-                left, new = _spread_into(res, k, resources, left, unfulfilled)  # type: ignore[arg-type]
-            elif not res:
-                break  # Ray: a fitting but empty node dict leaves the bundle unfulfilled
-            else:
-                left, new = _fill(res, k, resources, left)  # type: ignore[arg-type]
-            runs[i:i + 1] = new
-            i += len(new)
-        if left:
-            unfulfilled.append((resources, left))
-    return _merge_adjacent(unfulfilled), runs
-
-
-def residual(runs: list[Run], demand: Demand) -> Demand:
-    """What `pack` leaves unplaced (the packed nodes are not needed).
-
-    One group of bundles, the usual demand, is placed run by run: a run of `k` nodes that
-    each take `f` copies places `min(left, k * f)`, as `_fill` splits it."""
-    if len(demand) != 1:
-        return pack(runs, demand)[0]
-    resources, left = demand[0]
-    for res, k, _ in runs:
-        if not fits(res, resources):  # type: ignore[arg-type]
-            continue
-        if not res:
-            break  # Ray: a fitting but empty node dict leaves the bundle unfulfilled
-        per_node = _fit_count(dict(res), resources, left)  # type: ignore[call-overload]
-        left -= min(left, k * per_node)  # type: ignore[operator]
-        if not left:
-            return []
-    return [(resources, left)]
-
-
-def _fill(res: Mapping[str, float], k: int, demand: Mapping[str, float], left: int
-          ) -> tuple[int, list[Run]]:
-    full = dict(res)
-    per_node = _fit_count(full, demand, left)
-    if per_node >= left:  # the first node takes what is left
-        new: list[Run] = [[full, 1, False]]
-        if k > 1:
-            new.append([res, k - 1, False])
-        return 0, new
-    n = min(k, left // per_node)
-    left -= n * per_node
-    new = [[full, n, False]]
-    rest = k - n
-    if left and rest:
-        partial = dict(res)
-        _fit_count(partial, demand, left)
-        new.append([partial, 1, False])
-        rest -= 1
-        left = 0
-    if rest:
-        new.append([res, rest, False])
-    return left, new
-
-
-def _spread_into(res: Mapping[str, float], k: int, demand: Mapping[str, float], left: int,
-                 unfulfilled: Demand) -> tuple[int, list[Run]]:
-    """Strict spread: each bundle takes a whole node of the run, at most one per node."""
-    m = min(k, left)
-    if res:
-        after = dict(res)
-        _subtract(after, demand)
-    else:  # Ray: an empty node that fits still leaves the bundle unfulfilled
-        after = {}
-        unfulfilled.append((demand, m))  # type: ignore[arg-type]
-    new: list[Run] = [[after, m, True]]
-    if k > m:
-        new.append([res, k - m, False])
-    return left - m, new
-
-
-def _merge_adjacent(demand: Demand) -> Demand:
-    out: Demand = []
-    for resources, count in demand:
-        if out and out[-1][0] == resources:
-            out[-1] = (out[-1][0], out[-1][1] + count)
-        else:
-            out.append((resources, count))
-    return out
-
-
 def _score(
     node_resources: Mapping[str, float], demand: Demand
 ) -> tuple[tuple[bool, int, float, float] | None, list[int]]:
@@ -308,7 +87,7 @@ def _score(
                 resource_types.add(k)
         if "GPU" in resources:
             any_gpu_task = True
-        usage.append(_fit_count(remaining, resources, count))
+        usage.append(place(remaining, resources, count))
     if not any(usage):
         return None, usage
     utils: list[float] = []
@@ -458,7 +237,7 @@ def decide(
         cfg = types.get(name)
         if cfg is None or n <= 0:
             continue
-        node_resources.append([cfg.resources, n, False])
+        node_resources.append(Run(cfg.resources, n))
         counts[name] = counts.get(name, 0) + n
     node_resources, counts, min_adds = _add_min_workers(
         node_resources, counts, types, max_workers, head_type, requests or []
@@ -499,16 +278,16 @@ def _cluster_resources(
             continue
         n = len(list(same))
         node = available if available is not None else cfg.resources
-        if resources and resources[-1][0] == node:
-            resources[-1][1] += n  # type: ignore[operator]
+        if resources and resources[-1].resources == node:
+            resources[-1].count += n
         else:
-            resources.append([node, n, False])
+            resources.append(Run(node, n))
         counts[pod_type] += n
     for name, n in launching.items():
         cfg = types.get(name)
         if cfg is None or n <= 0:
             continue
-        resources.append([cfg.resources, n, False])
+        resources.append(Run(cfg.resources, n))
         counts[name] += n
     return resources, counts
 
@@ -528,17 +307,16 @@ def _add_min_workers(
         if existing < target:
             adds[name] = target - existing
             counts[name] = target
-            node_resources.append([cfg.resources, adds[name], False])
+            node_resources.append(Run(cfg.resources, adds[name]))
     if requests:
         max_to_add = max_workers + 1 - sum(counts.values())
-        full: list[Run] = [[types[name].resources, counts[name], False]
-                           for name in counts if counts[name] > 0]
+        full = [Run(types[name].resources, counts[name]) for name in counts if counts[name] > 0]
         left = residual(full, group(requests))
         extra, _ = nodes_for(types, counts, head_type, max_to_add, left)
         for name, n in extra.items():
             if n > 0:
                 counts[name] = counts.get(name, 0) + n
-                node_resources.append([types[name].resources, n, False])
+                node_resources.append(Run(types[name].resources, n))
                 adds[name] = adds.get(name, 0) + n
     return node_resources, counts, adds
 
@@ -558,14 +336,14 @@ def _reserve_spread(
         launch, _ = nodes_for(
             types, counts, head_type, max_to_add, unfulfilled, strict_spread=True
         )
-        fresh: list[Run] = [[types[t].resources, n, False] for t, n in launch.items() if n > 0]
+        fresh = [Run(types[t].resources, n) for t, n in launch.items() if n > 0]
         unfulfilled, reserved = pack(fresh, unfulfilled, strict_spread=True)
         if unfulfilled:
             continue
         for t, n in launch.items():
             counts[t] = counts.get(t, 0) + n
             to_add[t] += n
-        node_resources = [[r, k, False] for r, k, _ in updated + reserved]
+        node_resources = [Run(r.resources, r.count) for r in updated + reserved]
     return dict(to_add), node_resources, counts
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import attrs
 
-from engine import claims
+from engine import claims, load
 from engine import events as ev
+from engine import lifecycle as lc
 from engine import spec as specs
 from engine import state as st
 from engine.errors import InvalidSpec
@@ -76,8 +77,9 @@ def _cluster(cs: st.ClusterState) -> dict[str, Any]:
     out["load"] = None if cs.load is None else _load(cs.load)
     out["ray_nodes"] = [[n.ip, dict(n.total), dict(n.available), n.idle_seconds, at]
                         for n, at in cs.ray_nodes.values()]
-    out["status_sent"] = None if cs.status_sent is None else [
-        [cs.status_sent[0][0].value, *cs.status_sent[0][1:]], cs.status_sent[1]]
+    sent = cs.status_sent
+    out["status_sent"] = None if sent is None else [
+        [sent.signature.phase.value, *sent.signature[1:]], sent.counts]
     out["status_sent_at"] = None if math.isinf(cs.status_sent_at) else cs.status_sent_at
     out["wake_pending"] = None if math.isinf(cs.wake_pending) else cs.wake_pending
     out["expiry_at"] = None if math.isinf(cs.expiry_at) else cs.expiry_at
@@ -150,7 +152,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
         cs.ray_nodes[ip] = (ev.RayNode(ip=ip, total=total, available=available,
                                        idle_seconds=idle), at)
         cs.node_free[ip] = available
-        st.add_free(cs.free_total, available, 1.0)
+        load.add_free(cs.free_total, available, 1.0)
     if raw["status_sent"] is not None:
         (phase, *rest), counts = raw["status_sent"]
         cs.status_sent = st.Sent(st.Signature(Phase(phase), *rest), counts)
@@ -166,7 +168,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     for pod in cs.pods.values():
         if pod.ip and pod.live and pod.name not in cs.deleting:
             cs.live_ips[pod.ip] = pod
-    st.rejoin(cs)
+    load.rejoin(cs)
     if cs.obj is not None and not cs.problems:
         try:
             cs.spec = specs.from_raycluster(cs.obj)
@@ -174,7 +176,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
             cs.spec = None
     if cs.spec is not None:
         cs.idle_timeout = cs.spec.idle_timeout_seconds
-    st.check_head(cs)
+    lc.check_head(cs)
     return cs
 
 

@@ -15,9 +15,7 @@ Rules beyond the CRD's structural schema (see docs/decisions.md for the reasonin
 - the cluster name is a DNS-1123 label short enough for `<name>-ray-head`.
 - unknown fields are rejected; a custom Redis password is rejected (legacy).
 
-Ray resources per type follow the legacy auto-detection from the first container (CPU =
-min(request, limit) rounded up, memory = 70 % of min(request, limit), GPU = the one limit
-whose name contains "gpu"), overridden key by key by `rayResources`.
+Ray resources per type follow the legacy auto-detection (`engine.resources`).
 """
 
 from __future__ import annotations
@@ -25,16 +23,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from typing import Any
 
 import attrs
 from attrs import field, frozen
 
-from engine import checks, podconfig, quantities
+from engine import checks, podconfig
+from engine import resources as ray_resources
 from engine.checks import Checker
 from engine.errors import InvalidSpec
 
@@ -399,8 +396,8 @@ def _pod_types(
                                     cluster=cluster, namespace=namespace,
                                     prefix=f"{cluster}-{generate_name}")
         readable = len(check.problems) == before  # else its resources are not read
-        resources = _resources(check, pod_config if readable else {},
-                               item.get("rayResources"), path)
+        resources = ray_resources.of_pod_type(check, pod_config if readable else {},
+                                              item.get("rayResources"), path)
         if type_name is None or type_name in types:
             continue
         types[type_name] = PodType(
@@ -415,57 +412,6 @@ def _pod_types(
             source=source,
         )
     return types
-
-
-def _resources(
-    check: Checker, pod_config: Mapping[str, Any], ray_resources: object, path: str
-) -> dict[str, float]:
-    detected = detect_resources(pod_config)
-    overrides = check.mapping(ray_resources, f"{path}.rayResources", required=False)
-    for key, value in overrides.items():
-        where = f"{path}.rayResources[{key}]"
-        amount = check.number(value, where)
-        if amount is not None and amount < 0:
-            check.add(where, f"expected a number >= 0, got {checks.show(value)}")
-        elif amount is not None:
-            detected[str(key)] = value
-    return detected
-
-
-def detect_resources(pod_config: Mapping[str, Any]) -> dict[str, float]:
-    """Ray resources auto-detected from the first container, as the legacy operator did."""
-    try:
-        container = pod_config["spec"]["containers"][0]
-        res = container.get("resources") or {}
-        requests = res.get("requests") or {}
-        limits = res.get("limits") or {}
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return {}
-    out: dict[str, float] = {}
-    cpu = _smallest(requests.get("cpu"), limits.get("cpu"))
-    if cpu is not None:
-        out["CPU"] = math.ceil(cpu)
-    gpus = [k for k in limits if "gpu" in str(k).lower()]
-    if len(gpus) == 1:
-        gpu = _smallest(limits[gpus[0]], None)
-        if gpu:
-            out["GPU"] = int(gpu)
-    memory = _smallest(requests.get("memory"), limits.get("memory"))
-    if memory is not None:
-        out["memory"] = int(memory * Fraction(7, 10))
-    return out
-
-
-def _smallest(a: object, b: object) -> Fraction | None:
-    values = []
-    for v in (a, b):
-        if v is None:
-            continue
-        try:
-            values.append(quantities.parse(v))
-        except quantities.QuantityError:
-            continue
-    return min(values) if values else None
 
 
 def launch_hash(config: Mapping[str, Any], setup: Sequence[str], start: Sequence[str]) -> str:

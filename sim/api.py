@@ -31,7 +31,7 @@ from attrs import define, field
 
 from driver import kinds
 from driver.execute import ApiError, Precondition
-from engine.planner import timestamp
+from engine.status import timestamp
 from sim import schema
 from sim.selectors import parse_fields, parse_selector
 

@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from engine import actions as act
-from engine import claims, planner
+from engine import claiming, claims, planner
 from engine import events as ev
 from engine import state as stmod
 from engine.claims import Claim, Install
@@ -46,7 +46,7 @@ def test_renewals_resume_when_an_emptied_namespace_gets_a_cluster_again() -> Non
     state, actions = planner.step(state, seen(raycluster("alpha", uid="uid-2"), 7.0))
     assert renewals(actions) == ["ray"]
     state = renewed(state, "ray", 7.0)
-    assert stmod.lease_fresh(state, "ray", 7.0)
+    assert claiming.lease_fresh(state, "ray", 7.0)
     assert state.lease_due == 12.0
 
 
@@ -129,7 +129,7 @@ def running_old() -> stmod.State:
     state, _ = planner.step(state, ev.ActionResult(
         cluster=("ray", "alpha"), at=0.1, action="WriteClaim/claim", outcome=ev.DONE))
     state, _ = planner.step(state, seen(claimed(ME.name, 2, "8"), 0.2))
-    assert planner.may_act(state, state.clusters[("ray", "alpha")], 0.2)
+    assert claiming.may_act(state, state.clusters[("ray", "alpha")], 0.2)
     return state
 
 
@@ -143,7 +143,7 @@ def test_an_older_process_of_the_same_install_stands_down_for_a_newer_one() -> N
     other: 394 hand-overs in 35 s. The older one now stands down where the newer renews."""
     state = running_old()
     state, actions = planner.step(state, lease(NEW, "t1", 1.0))
-    assert not planner.may_act(state, state.clusters[("ray", "alpha")], 1.0)
+    assert not claiming.may_act(state, state.clusters[("ray", "alpha")], 1.0)
     assert any(isinstance(a, act.Log) and "stands down" in a.message for a in actions)
     for t in range(2, 30):  # the newer one keeps renewing: nothing written, no renewal
         state, actions = planner.step(state, lease(NEW, f"t{t}", float(t)))
@@ -180,4 +180,4 @@ def test_a_renewal_by_an_older_process_of_the_install_changes_nothing() -> None:
     state, _ = planner.step(state, seen(claimed(ME.name, 1, "7"), 0.0))
     state = renewed(state, "ray", 0.0)
     state, _ = planner.step(state, lease(OLD.instance, "t1", 1.0))
-    assert stmod.lease_fresh(state, "ray", 1.0) and not state.rivals
+    assert claiming.lease_fresh(state, "ray", 1.0) and not state.rivals

@@ -149,3 +149,23 @@ def test_snapshot_plus_tail_equals_the_full_fold(
         tail_actions.extend(actions)
     assert snapshots.snapshot(resumed) == snapshots.snapshot(world.state)
     assert encoded(tail_actions) == encoded(world.actions[len(world.actions) - len(tail_actions):])
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(ops, max_size=50))
+def test_planning_reads_the_state_only(steps: list[tuple[object, ...]]) -> None:
+    """`plan` is a query: planning twice gives the same actions, and the state's snapshot
+    is the same before and after (the caches it fills are memos a snapshot leaves out);
+    only `record` folds a decision in."""
+    world = bounded_world(1, 4)
+    for op in steps:
+        run(world, op)
+    world.settle()
+    state = stmod.initial(synced=True)
+    for event in world.events:
+        state = stmod.evolve(state, event)
+        before = snapshots.snapshot(state)
+        first = planner.plan(state, event.at)
+        assert encoded(list(planner.plan(state, event.at))) == encoded(list(first))
+        assert snapshots.snapshot(state) == before
+        planner.record(state, first)

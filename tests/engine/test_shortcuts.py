@@ -13,7 +13,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import autoscaler
+from engine import autoscaler, load
 from engine import state as stmod
 from tests.builders import raycluster, set_workers
 from tests.engine.test_properties import KEYS, encoded, ops, run
@@ -76,7 +76,7 @@ def test_free_totals_the_free_map_and_the_joined_nodes_follow_the_report(
             ]
             expected: dict[str, float] = {}
             for node, _ in cs.ray_nodes.values():
-                stmod.add_free(expected, node.available, 1.0)
+                load.add_free(expected, node.available, 1.0)
             assert {k: v for k, v in cs.free_total.items() if v} == {
                 k: v for k, v in expected.items() if v
             }
@@ -119,4 +119,4 @@ def test_a_reported_pod_of_a_type_gone_from_the_spec_is_connected_but_no_node() 
     runs, counts, connected = autoscaler._node_runs(cs, without, set())
     assert connected == {head_type: 1, "worker-node": 2}
     assert counts == {head_type: 1}
-    assert [r[1] for r in runs] == [1]
+    assert [r.count for r in runs] == [1]

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from engine import resources as ray_resources
 from engine import spec
 from engine.errors import InvalidSpec
 from tests.builders import EXAMPLE, raycluster
@@ -112,7 +113,7 @@ def test_resource_detection_rounds_cpu_up_and_takes_the_gpu_limit() -> None:
     config = {"spec": {"containers": [{"name": "c", "image": "i", "resources": {
         "requests": {"cpu": "500m", "memory": "1G"},
         "limits": {"cpu": "2", "memory": "2G", "nvidia.com/gpu": 2}}}]}}
-    assert spec.detect_resources(config) == {"CPU": 1, "GPU": 2, "memory": 700_000_000}
+    assert ray_resources.detect_resources(config) == {"CPU": 1, "GPU": 2, "memory": 700_000_000}
 
 
 def test_ray_resources_edit_keeps_the_launch_hash() -> None:

@@ -122,12 +122,12 @@ def test_a_cut_off_install_decides_no_write_after_its_lease_deadline(
     """The `partition` scenario: the managing install's renewals fail and its watches drop,
     so it cannot see the takeover; it must stop deciding writes once its lease is stale.
     With the lease check removed it goes on deciding them (the check has teeth)."""
-    from engine import state as stmod
+    from engine import claiming
 
     trace = io.StringIO()
     World(scenario=load(cli.bundled()["partition"]), trace_out=trace).run()
     assert stale_writes(trace.getvalue()) == []
-    monkeypatch.setattr(stmod, "lease_fresh", lambda state, namespace, now: True)
+    monkeypatch.setattr(claiming, "lease_fresh", lambda state, namespace, now: True)
     trace = io.StringIO()
     World(scenario=load(cli.bundled()["partition"]), trace_out=trace).run()
     assert stale_writes(trace.getvalue()) != []
