@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 from adapters import kube, ray_load
 from adapters.kube import KubeApi
 from adapters.leader import RETRY_SECONDS, Elector
-from adapters.process import STALL_SECONDS, Heartbeat, Process, health_server
+from adapters.process import STALL_SECONDS, Heartbeat, Process, Timers, health_server
 from adapters.ray_poll import ADDRESS, Poller
 from driver.budget import Budget
 from driver.metrics import Metrics
@@ -123,11 +123,11 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
     metrics = Metrics()
     api = KubeApi(api_client(args.kubeconfig), on_request=metrics.request,
                   on_malformed=MalformedWatch(log=log.warning, metrics=metrics))
+    timers = Timers()
     op = Operator(name=name, api=api, scope=scope, state=st.initial(install=install),
                   log=log.info, budget=Budget(qps=args.qps, burst=args.burst),
-                  metrics=metrics)
-    process = Process(api=api, operator=op, scope=scope)
-    op.resume = lambda at: process._requeue(at)
+                  metrics=metrics, clock=time.time, requeue=timers.add, resume=timers.add)
+    process = Process(api=api, operator=op, scope=scope, timers=timers, clock=time.time)
     if ray_load.available() and not args.no_ray_load:
         process.poller = Poller(deliver=process.deliver, log=log.info, clock=process.clock,
                                 template=args.ray_address, interval=args.ray_poll_seconds,

@@ -49,6 +49,30 @@ def _objects(listings: list[Listing], beat: Callable[[], None]) -> Iterator[dict
             yield from page
 
 
+class Timers:
+    """The times the loop must wake the engine: its Requeue actions and the moments the
+    API budget refills. Built first and handed to the `Operator` (as `requeue` and
+    `resume`) and to the `Process` that fires them, so nothing is rewired afterwards."""
+
+    def __init__(self) -> None:
+        self.due: list[float] = []
+
+    def add(self, at: float) -> None:
+        heapq.heappush(self.due, at)
+
+    def fire(self, now: float) -> int:
+        """Drop the times due by `now`; return how many were."""
+        fired = 0
+        while self.due and self.due[0] <= now:
+            heapq.heappop(self.due)
+            fired += 1
+        return fired
+
+    def wait(self, now: float, most: float) -> float:
+        """How long the loop may sleep: until the next time due, at most `most`."""
+        return min(self.due[0] - now, most) if self.due else most
+
+
 class Heartbeat:
     """When the main loop last turned: `/healthz` fails once it has not for `limit`
     seconds, so a liveness probe restarts an operator that is stuck (the loop turns at
@@ -69,7 +93,7 @@ class Heartbeat:
 
 
 class Process:
-    def __init__(self, *, api: KubeApi, operator: Operator, scope: Scope,
+    def __init__(self, *, api: KubeApi, operator: Operator, scope: Scope, timers: Timers,
                  clock: Callable[[], float] = time.time, watch_timeout: int = 60) -> None:
         self.api = api
         self.op = operator
@@ -77,15 +101,13 @@ class Process:
         self.clock = clock
         self.watch_timeout = watch_timeout
         self.inbox: queue.Queue[Item] = queue.Queue(maxsize=INBOX_LIMIT)
-        self.timers: list[float] = []
+        self.timers = timers
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.session = 0
         self.poller: Poller | None = None  # reads each cluster's Ray load (adapters.ray_poll)
         self.next_poll = 0.0
         self.heartbeat = Heartbeat(STALL_SECONDS)
-        operator.requeue = self._requeue
-        operator.clock = clock
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -158,18 +180,14 @@ class Process:
         if self.poller is not None and now >= self.next_poll:
             self.next_poll = now + self.poller.interval
             self.poller.due(self.op.state, now)
-        while self.timers and self.timers[0] <= now:
-            heapq.heappop(self.timers)
+        if self.timers.fire(now):
             self.op.tick(now)
             self.op.run()
-        wait = min(self.timers[0] - now, 1.0) if self.timers else 1.0
+        wait = self.timers.wait(now, 1.0)
         try:
             return self.inbox.get(timeout=max(wait, 0.0))
         except queue.Empty:
             return None
-
-    def _requeue(self, at: float) -> None:
-        heapq.heappush(self.timers, at)
 
     def _watch(self, session: int, resource: str, namespace: str | None, version: str) -> None:
         selector = WATCHED[resource]

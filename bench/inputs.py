@@ -14,7 +14,8 @@ from pathlib import Path
 
 from engine import quantities
 from sim import cli
-from sim.scenario import MAX_FILE_BYTES, load
+from sim.reading import MAX_FILE_BYTES
+from sim.scenario import load
 
 WORST_QUANTITIES = ("1e15000000", "1e40", "9" * 64, "123456789012345678.5Ki", "-1e-40",
                     "500m", "1Gi")

@@ -12,7 +12,8 @@ from typing import Any
 from bench import workloads
 from engine.labels import LABEL_CLUSTER, LABEL_KIND
 from sim.api import Client
-from sim.scenario import OperatorSpec, Scenario, Step
+from sim.scenario import OperatorSpec, Scenario
+from sim.timeline import Step
 from sim.world import World, tune_gc
 
 

@@ -190,6 +190,15 @@ def child(path: str, key: object) -> str:
     return f"{path}[{show(key) if not isinstance(key, str) else json.dumps(key[:60])}]"
 
 
+def entry(path: str, key: object) -> str:
+    """The path of map entry `key` under `path`: `requests[cpu]`, or `requests["a]b"]`
+    (quoted as JSON) for a key a reader could not tell from the brackets around it."""
+    text = str(key)
+    if text and not any(c in text for c in '"[]\\'):
+        return f"{path}[{text[:60]}]"
+    return f"{path}[{json.dumps(text[:60])}]"
+
+
 def show(value: object) -> str:
     """A short rendering of a value for an error message."""
     if value is None:
@@ -291,11 +300,11 @@ class Checker:
             if not isinstance(key, str):
                 self.add(path, f"expected string keys, got {show(key)}")
                 continue
-            self.rule(key, f"{path}[{key}]", label_key(key))
+            self.rule(key, entry(path, key), label_key(key))
             if not isinstance(item, str):
-                self.add(f"{path}[{key}]", f"expected a string value, got {show(item)}")
+                self.add(entry(path, key), f"expected a string value, got {show(item)}")
                 continue
             if values:
-                self.rule(item, f"{path}[{key}]", label_value(item))
+                self.rule(item, entry(path, key), label_value(item))
             out[key] = item
         return out

@@ -70,7 +70,7 @@ def _metadata(check: Checker, raw: object, path: str, *, namespace: str, prefix:
     found = check.string_map(meta.get("labels"), f"{path}.labels")
     for key in found:
         if labels.reserved(key):
-            check.add(f"{path}.labels[{key}]", "is set by the operator (its labels and "
+            check.add(checks.entry(f"{path}.labels", key), "is set by the operator (its labels and "
                                                  f"every {labels.RESERVED_PREFIX} key are "
                                                  "reserved)")
     notes = check.string_map(meta.get("annotations"), f"{path}.annotations", values=False)
@@ -157,7 +157,7 @@ def _resources(check: Checker, raw: object, path: str) -> None:
         values = check.mapping(res.get(part), f"{path}.{part}", required=False)
         amounts[part] = {}
         for key, value in values.items():
-            where = f"{path}.{part}[{key}]"
+            where = checks.entry(f"{path}.{part}", key)
             check.rule(str(key), where, checks.label_key(str(key)))
             try:
                 amount = quantities.parse(value)
@@ -171,6 +171,6 @@ def _resources(check: Checker, raw: object, path: str) -> None:
     for key, request in amounts["requests"].items():
         limit = amounts["limits"].get(key)
         if limit is not None and request > limit:
-            check.add(f"{path}.requests[{key}]",
+            check.add(checks.entry(f"{path}.requests", key),
                       f"{checks.show(res['requests'][key])} is more than its limit "
                       f"{checks.show(res['limits'][key])}")

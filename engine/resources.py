@@ -22,7 +22,7 @@ def of_pod_type(
     detected = detect_resources(pod_config)
     overrides = check.mapping(ray_resources, f"{path}.rayResources", required=False)
     for key, value in overrides.items():
-        where = f"{path}.rayResources[{key}]"
+        where = checks.entry(f"{path}.rayResources", key)
         amount = check.number(value, where)
         if amount is not None and amount < 0:
             check.add(where, f"expected a number >= 0, got {checks.show(value)}")

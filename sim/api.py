@@ -32,7 +32,7 @@ from attrs import define, field
 from driver import kinds
 from driver.execute import ApiError, Precondition
 from engine.status import timestamp
-from sim import schema
+from sim import objects
 from sim.selectors import parse_fields, parse_selector
 
 Obj = dict[str, Any]
@@ -183,13 +183,13 @@ class Api:
             if not prefix:
                 raise ApiError(422, "Invalid", "metadata.name or generateName is required")
             self.names += 1
-            name = f"{prefix}{_suffix(self.names)}"
+            name = f"{prefix}{objects.generated_suffix(self.names)}"
         if (ns, name) in self.objects[resource]:
             raise ApiError(409, "AlreadyExists", f'{_qualified(resource)} "{name}" already exists')
         if ns and ("", ns) not in self.objects["namespaces"]:  # NamespaceLifecycle admission
             raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
         if resource == "rayclusters":
-            body = _admit(name, body)
+            body = objects.admit(name, body)
             meta = body["metadata"]
         self.uids += 1
         api_version, kind = RESOURCES[resource]
@@ -226,14 +226,14 @@ class Api:
         if resource_version is None:  # as the API server: a resourceVersion in the patch
             resource_version = (patch.get("metadata") or {}).get("resourceVersion")
         old = self._existing(resource, namespace, name, resource_version)
-        body = merge(old, {k: v for k, v in patch.items()
+        body = objects.merge(old, {k: v for k, v in patch.items()
                            if k != "status" or resource not in WITH_STATUS})
         for fixed in ("name", "namespace", "uid", "creationTimestamp", "generation",
                       "resourceVersion", "deletionTimestamp"):
             if fixed in old["metadata"]:
                 body["metadata"][fixed] = old["metadata"][fixed]
         if resource == "rayclusters":
-            body = _admit(name, body)
+            body = objects.admit(name, body)
         if resource in WITH_GENERATION and body.get("spec") != old.get("spec"):
             body["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         return self._update(resource, old, body)
@@ -252,7 +252,7 @@ class Api:
         if resource in WITH_STATUS:
             body["status"] = old.get("status", {})
         if resource == "rayclusters":
-            body = _admit(name, body)
+            body = objects.admit(name, body)
         if resource in WITH_GENERATION:
             bump = 1 if body.get("spec") != old.get("spec") else 0
             body["metadata"]["generation"] = old["metadata"].get("generation", 1) + bump
@@ -264,11 +264,11 @@ class Api:
         self._enter("patch_status", resource)
         old = self._existing(resource, namespace, name, resource_version)
         if precondition is not None:
-            _check(old, precondition)
+            objects.check_precondition(old, precondition)
         body = dict(old)
-        body["status"] = merge(old.get("status") or {}, status)
+        body["status"] = objects.merge(old.get("status") or {}, status)
         if resource == "rayclusters":
-            body = _admit(name, body)
+            body = objects.admit(name, body)
         return self._update(resource, old, body)
 
     def delete(self, resource: str, namespace: str, name: str, *,
@@ -426,15 +426,6 @@ def _stamp(seconds: float) -> str:
     return timestamp(seconds)
 
 
-def _admit(name: str, body: Obj) -> Obj:
-    """A RayCluster as the CRD's structural schema admits it: pruned, or refused (422)."""
-    pruned: Obj = schema.prune(body, schema.raycluster_schema())
-    refused = schema.refusal(name, pruned)
-    if refused is not None:
-        raise ApiError(422, "Invalid", refused)
-    return pruned
-
-
 def _qualified(resource: str) -> str:
     """How the API server names a resource in its messages: `pods`, `rayclusters.cluster.ray.io`."""
     group = RESOURCES[resource][0].rpartition("/")[0]
@@ -445,39 +436,3 @@ def _ns(resource: str, namespace: str) -> str:
     return "" if resource in CLUSTER_SCOPED else namespace
 
 
-def _suffix(n: int) -> str:
-    alphabet = "bcdfghjklmnpqrstvwxz2456789"
-    out = ""
-    n = n * 7919 + 12345
-    for _ in range(5):
-        n, r = divmod(n, len(alphabet))
-        out += alphabet[r]
-    return out
-
-
-def _check(obj: Obj, precondition: Precondition) -> None:
-    """A write's preconditions, as the API server applies them (409 Conflict otherwise)."""
-    meta = obj["metadata"]
-    if precondition.uid and meta.get("uid") != precondition.uid:
-        raise ApiError(409, "Conflict",
-                       f"Precondition failed: UID in precondition: {precondition.uid}, "
-                       f"UID in object meta: {meta.get('uid')}")
-    annotations = meta.get("annotations") or {}
-    for key, value in precondition.annotations.items():
-        if annotations.get(key) != value:
-            raise ApiError(409, "Conflict", f"test failed: metadata.annotations[{key}] is "
-                                            f"{annotations.get(key)!r}, not {value!r}")
-
-
-def merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch, building new dicts (never mutating `target`). Values that
-    are not objects are taken as they are: nothing stored is ever mutated."""
-    if not isinstance(patch, Mapping):
-        return patch
-    out = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge(out.get(key), value)
-    return out

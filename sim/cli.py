@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list(console)
         if args.command == "validate":
-            scenario = load(find(args.scenario))
+            scenario = _deprecations(load(find(args.scenario)))
             console.print(f"{scenario.source}: valid ({len(scenario.timeline)} steps, "
                           f"{len(scenario.expect)} expectations)")
             return 0
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args, console)
         name = args.scenario if args.command == "run" else DEFAULT
-        return _run(load(find(name)), args, console)
+        return _run(_deprecations(load(find(name))), args, console)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -201,6 +201,13 @@ def _replay(path: str, console: Console) -> int:
         return 0
     console.print(f"{path}: differs: {message}", markup=False)
     return 1
+
+
+def _deprecations(scenario: Scenario) -> Scenario:
+    """Tell, on stderr, each older spelling the scenario file used."""
+    for notice in scenario.notices:
+        print(f"warning: {notice}", file=sys.stderr)
+    return scenario
 
 
 def _run(scenario: Scenario, args: Any, console: Console) -> int:

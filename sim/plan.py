@@ -20,7 +20,7 @@ from engine import events as ev
 from engine import spec as specs
 from engine import state as st
 from engine.errors import InvalidSpec
-from sim.scenario import ScenarioError, read_text, read_yaml
+from sim.reading import ScenarioError, read_text, read_yaml
 
 _STATE_KEYS = {"now", "pods", "load"}
 _POD_KEYS = {"name", "type", "role", "phase", "idle_seconds", "ray_connected", "outdated"}
@@ -141,7 +141,7 @@ def _bundles(value: object, source: str, path: str) -> tuple[ev.Bundle, ...]:
 
 
 def _read(path: str, parse: Any) -> Any:
-    """A file's content, read as untrusted input (`sim.scenario.read_text`)."""
+    """A file's content, read as untrusted input (`sim.reading.read_text`)."""
     text = read_text(Path(path), path, "(file)")
     if parse is yaml.safe_load:
         return read_yaml(text, path, "(file)")

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from engine import claims, codec, planner
 from engine import state as st
+from sim import invariants
 from sim.world import World
 
 
@@ -26,7 +27,7 @@ def percentile(values: list[float], q: float) -> float | None:
 def summary(world: World, *, wall_seconds: float) -> dict[str, Any]:
     clusters = {}
     for (ns, name) in sorted(world.api.objects["rayclusters"]):
-        seen = world.observe_cluster(f"{ns}/{name}")
+        seen = invariants.observe_cluster(world, f"{ns}/{name}")
         clusters[f"{ns}/{name}"] = {"phase": seen["phase"], "restarts": seen["restarts"],
                                     "pods": seen["pods"], "workers": seen["workers"],
                                     "managedBy": seen["managedBy"]}

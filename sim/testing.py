@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 from engine.labels import LABEL_CLUSTER
-from sim import report
+from sim import invariants, report
 from sim.clusters import cluster_object
 from sim.scenario import OperatorSpec, Scenario
 from sim.world import World
@@ -89,25 +89,25 @@ class WorldMachine(RuleBasedStateMachine):
     def kill(self, cluster: str, role: str) -> None:
         if cluster in self.bounds:
             note(f"kill a {role} of {cluster}")
-            self.world.do("kill_pod", {"cluster": cluster, "role": role, "type": None})
+            self.world.do("killPod", {"cluster": cluster, "role": role, "type": None})
 
     @rule()
     def restart_operator(self) -> None:
         note("restart the operator")
-        self.world.do("restart_operator", "ray-operator")
+        self.world.do("restartOperator", "ray-operator")
 
     @rule(verb=st.sampled_from(["create", "delete", "patch_status"]),
           status=st.sampled_from([0, 409, 429, 500]), count=st.integers(1, 3))
     def api_fault(self, verb: str, status: int, count: int) -> None:
         resource = "rayclusters" if verb == "patch_status" else "pods"
         note(f"fail the next {count} {verb} {resource} with {status}")
-        self.world.do("api_faults", {"verb": verb, "resource": resource, "status": status,
+        self.world.do("apiFaults", {"verb": verb, "resource": resource, "status": status,
                                      "count": count})
 
     @rule(duration=st.sampled_from([5.0, 30.0, 90.0]))
     def watch_cut(self, duration: float) -> None:
         note(f"the operator's watches drop for {duration} s, then 410 and relist")
-        self.world.do("watch_cut", {"operator": "ray-operator", "duration": duration})
+        self.world.do("watchCut", {"operator": "ray-operator", "duration": duration})
 
     @rule(seconds=st.sampled_from([1.0, 5.0, 20.0, 60.0]))
     def wait(self, seconds: float) -> None:
@@ -119,7 +119,7 @@ class WorldMachine(RuleBasedStateMachine):
         """No new input for 10 minutes (past any backoff and idle timeout), then check."""
         self.advance(600.0)
         for cluster, (low, high) in sorted(self.bounds.items()):
-            seen = self.world.observe_cluster(cluster)
+            seen = invariants.observe_cluster(self.world, cluster)
             workers = seen["workers"].get("worker", 0)
             note(f"{cluster}: {seen}")
             assert low <= workers <= high, f"{cluster}: {workers} workers, bounds [{low}, {high}]"
@@ -177,7 +177,7 @@ class InstallsMachine(RuleBasedStateMachine):
         self.trace = io.StringIO()
         self.world = World(scenario=scenario, trace_out=self.trace)
         self.world.start()
-        self.world.do("install_operator", first.name)
+        self.world.do("installOperator", first.name)
         self.live: set[str] = set()
 
     @rule(target=clusters, namespace=st.sampled_from(NAMESPACES), name=st.sampled_from(NAMES),
@@ -198,36 +198,36 @@ class InstallsMachine(RuleBasedStateMachine):
     @rule(spec=st.sampled_from(INSTALLS))
     def install(self, spec: OperatorSpec) -> None:
         note(f"install {spec.name} ({spec.scope_value})")
-        self.world.do("install_operator", spec.name)
+        self.world.do("installOperator", spec.name)
 
     @rule(spec=st.sampled_from(INSTALLS))
     def uninstall(self, spec: OperatorSpec) -> None:
         note(f"uninstall {spec.name}")
-        self.world.do("uninstall_operator", spec.name)
+        self.world.do("uninstallOperator", spec.name)
 
     @rule(spec=st.sampled_from(INSTALLS))
     def crash(self, spec: OperatorSpec) -> None:
         note(f"crash {spec.name} (its leases expire)")
-        self.world.do("crash_operator", spec.name)
+        self.world.do("crashOperator", spec.name)
 
     @rule(spec=st.sampled_from(INSTALLS))
     def restart(self, spec: OperatorSpec) -> None:
         if spec.name in self.world.operators:
             note(f"restart {spec.name}")
-            self.world.do("restart_operator", spec.name)
+            self.world.do("restartOperator", spec.name)
 
     @rule(spec=st.sampled_from(INSTALLS), duration=st.sampled_from([5.0, 30.0]))
     def watch_cut(self, spec: OperatorSpec, duration: float) -> None:
         if spec.name in self.world.operators:
             note(f"{spec.name}'s watches drop for {duration} s")
-            self.world.do("watch_cut", {"operator": spec.name, "duration": duration})
+            self.world.do("watchCut", {"operator": spec.name, "duration": duration})
 
     @rule(spec=st.sampled_from(INSTALLS), count=st.integers(1, 12))
     def lease_faults(self, spec: OperatorSpec, count: int) -> None:
         """Only this install's lease renewals fail (its other calls go through): it must
         stop acting before its peers may take its clusters over."""
         note(f"the next {count} lease renewals of {spec.name} fail")
-        self.world.do("api_faults", {"verb": "patch", "resource": "leases", "status": 500,
+        self.world.do("apiFaults", {"verb": "patch", "resource": "leases", "status": 500,
                                      "count": count, "operator": spec.name})
 
     @rule(seconds=st.sampled_from([1.0, 5.0, 12.0, 20.0]))
@@ -242,8 +242,8 @@ class InstallsMachine(RuleBasedStateMachine):
         self.world.api.faults.clear()
         self.world.advance_to(self.world.now + SETTLE_SECONDS)
         self.world.cut.clear()
-        found = self.world.ownership_violations()
-        note(f"managers: {self.world.managers()}")
+        found = invariants.ownership_violations(self.world)
+        note(f"managers: {invariants.managers(self.world)}")
         assert found == [], found
 
     @invariant()

@@ -16,7 +16,7 @@ from kubernetes import client as k8s
 
 from adapters import __main__ as main
 from adapters.kube import KubeApi
-from adapters.process import Heartbeat, Process, health_server
+from adapters.process import Heartbeat, Process, Timers, health_server
 from driver.operator import Operator
 from sim import serve
 from sim.api import Api, Client
@@ -54,7 +54,7 @@ def test_healthz_fails_once_the_main_loop_stops_turning() -> None:
     restart an operator stuck on one object."""
     op = Operator(name="h", api=Client(Api()))
     process = Process(api=KubeApi(k8s.ApiClient(k8s.Configuration(host="http://127.0.0.1:9"))),
-                      operator=op, scope=op.scope)
+                      operator=op, scope=op.scope, timers=Timers())
     clock = Clock()
     process.heartbeat = Heartbeat(60.0, clock)
     server = health_server(process, "127.0.0.1", 0)

@@ -135,3 +135,14 @@ def test_labels_annotations_and_a_generate_name_that_are_valid_pass_through() ->
                             ports=[{"containerPort": 8080, "name": "http"}])
     parsed = spec.from_raycluster(worker(change))
     assert parsed.pod_types["worker-node"].generate_name == "ray-w-"
+
+
+def test_a_key_with_a_quote_or_bracket_is_quoted_in_the_path() -> None:
+    """Found by the fuzz property: a request named `"` was shown as `requests["]`, a path
+    no reader (or the property's grammar) can split."""
+    obj = worker(lambda c: container(c)["resources"]["requests"].update({'"': "1", "a]": "1"}))
+    found = problems(obj)
+    assert any(p.startswith(f'{WORKER}.spec.containers[0].resources.requests["\\""]: ')
+               for p in found), found
+    assert any(p.startswith(f'{WORKER}.spec.containers[0].resources.requests["a]"]: ')
+               for p in found), found

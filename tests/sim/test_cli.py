@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from sim import cli
+from sim.scenario import load
 
 GOOD = {
     "name": "tiny",
@@ -56,10 +58,10 @@ def test_a_failed_expectation_exits_1(tmp_path: Path) -> None:
         ({"durration": "5s"}, "durration", "unknown field"),
         ({"duration": "soon"}, "duration", "expected a duration"),
         ({"seed": "x"}, "seed", "expected an integer"),
-        ({"timeline": [{"at": "0s", "kill_pod": {"cluster": "ray/nope"}}]},
-         "timeline[0].kill_pod.cluster", "expected a cluster applied earlier"),
-        ({"timeline": [{"at": "0s", "restart_operator": "ghost"}]},
-         "timeline[0].restart_operator", "expected one of the operators"),
+        ({"timeline": [{"at": "0s", "killPod": {"cluster": "ray/nope"}}]},
+         "timeline[0].killPod.cluster", "expected a cluster applied earlier"),
+        ({"timeline": [{"at": "0s", "restartOperator": "ghost"}]},
+         "timeline[0].restartOperator", "expected one of the operators"),
         ({"timeline": [{"at": "0s", "applyFile": "missing.yaml"}]},
          "timeline[0].applyFile", "cannot read"),
     ],
@@ -198,5 +200,19 @@ def test_a_fault_verb_that_is_a_mapping_is_named_not_a_crash(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Found by the scenario fuzzer: `verb: {}` raised TypeError (unhashable) in validate.
     path = tmp_path / "s.yaml"
-    path.write_text("name: x\ntimeline: [{at: 0s, api_faults: {verb: {}}}]\n")
-    assert "timeline[0].api_faults.verb: expected one of" in refused(path, capsys)
+    path.write_text("name: x\ntimeline: [{at: 0s, apiFaults: {verb: {}}}]\n")
+    assert "timeline[0].apiFaults.verb: expected one of" in refused(path, capsys)
+
+
+def test_a_step_spelled_the_old_way_still_runs_with_a_deprecation_notice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundled = cli.bundled()["head-kill"]
+    shutil.copytree(bundled.parent / "clusters", tmp_path / "clusters")
+    old = bundled.read_text().replace("killPod:", "kill_pod:")
+    assert "kill_pod:" in old
+    path = tmp_path / "old.yaml"
+    path.write_text(old)
+    assert cli.main(["validate", str(path)]) == 0
+    assert "step 'kill_pod' is deprecated: write 'killPod'" in capsys.readouterr().err
+    assert load(path).timeline == load(bundled).timeline
