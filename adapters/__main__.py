@@ -19,7 +19,7 @@ from attrs import define, field
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from adapters import kube, ray_load
+from adapters import kube, logs, ray_load
 from adapters.kube import KubeApi
 from adapters.leader import RETRY_SECONDS, Elector
 from adapters.process import STALL_SECONDS, Heartbeat, Process, Timers, health_server
@@ -33,8 +33,11 @@ from engine import state as st
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="ray-operator",
-                                description="Run and autoscale many Ray clusters.")
+    p = argparse.ArgumentParser(
+        prog="ray-operator", description="Run and autoscale many Ray clusters.",
+        epilog="subcommands:\n  load --address HOST:PORT   print the load the engine would "
+               "read from one Ray head, as JSON (ray-operator load --help)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--namespace", help="manage only this namespace (also "
                                         f"${scopes.ENV}); default: every namespace")
     p.add_argument("--watch-namespace", metavar="A,B",
@@ -65,6 +68,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lease-seconds", type=float, default=claims.LEASE_SECONDS)
     p.add_argument("--leader-elect", action="store_true",
                    help="replicas of this install elect one leader (a Lease); the others wait")
+    p.add_argument("--log-format", choices=logs.FORMATS, default="text",
+                   help="text: one line each, the cluster's `<name>,<namespace>:` first, then "
+                        "the UTC time and level; json: one object each (default %(default)s)")
     p.add_argument("--leader-namespace",
                    help="where the leader Lease lives (default: $POD_NAMESPACE, else default)")
     return p.parse_args(argv)
@@ -170,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["load"]:
         return load_command(argv[1:])
     args = parse(argv)
-    # Lines about a cluster start with `<name>,<namespace>:` (the message itself carries it).
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    # Lines about a cluster start with `<name>,<namespace>:` (adapters.logs).
+    log = logs.configure(args.log_format)
     try:
         host, port = bind_address(args)
         process = build(args, dict(os.environ))
@@ -187,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def stop(signum: int, frame: Any) -> None:
+        log.info(f"ray-operator {process.op.name}: stopping on {signal.Signals(signum).name}")
         process.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     op = process.op
-    log = logging.getLogger("ray-operator")
     elector = None
     if args.leader_elect:
         identity = os.environ.get("POD_NAME") or socket.gethostname()
@@ -227,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     process.run()
     if elector is not None:
         if lost.is_set():
+            log.info(f"ray-operator {op.name}: stopped (leadership lost)")
             return 1  # the pod restarts and competes again
         elector.release()
+    log.info(f"ray-operator {op.name}: stopped; its leases were released, so other "
+             "installs may take its clusters over at once")
     return 0
 
 

@@ -52,6 +52,10 @@ def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
     clusters = state.clusters
     if state.faults:
         _plan_faults(state, out)
+    for key in state.farewells:
+        out.append(act.Log(cluster=key, level="INFO", message=(
+            "deleted: the operator forgets it (Kubernetes deletes its pods and Service, "
+            "which it owns)")))
     if state.install is not None and now >= state.lease_due:
         claiming.plan_leases(state, now, out)
     if state.exhaustive:
@@ -115,6 +119,7 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
     if state.synced:
         if state.faults:
             _record_faults(state, actions)
+        state.farewells.clear()
         if state.install is not None and now >= state.lease_due and state.rivals:
             claiming.record_rivals(state, now)
         for key in clusters if state.exhaustive else state.dirty:

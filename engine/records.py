@@ -222,4 +222,5 @@ class State:
     peers: dict[tuple[str, str], Peer] = field(default_factory=dict)  # (namespace, install)
     namespaces: dict[str, int] = field(default_factory=dict)  # clusters seen per namespace
     faults: list[str] = field(default_factory=list)  # contained outside clusters, to log
+    farewells: list[ev.ClusterKey] = field(default_factory=list)  # deleted, to log
     rivals: dict[str, Rival] = field(default_factory=dict)  # by namespace

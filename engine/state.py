@@ -169,9 +169,13 @@ def _adopt_status(cs: ClusterState, obj: Any) -> None:
 
 
 def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:
-    if state.clusters.pop(event.cluster, None) is not None:
+    gone = state.clusters.pop(event.cluster, None)
+    if gone is not None:
         state.dirty.pop(event.cluster, None)
         state.namespaces[event.cluster[0]] -= 1
+        if gone.obj is not None:  # the next plan says so
+            state.farewells.append(event.cluster)
+            state.dirty[("", "")] = None
 
 
 # -- pod events ------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def _announce(cs: ClusterState, out: list[act.Action]) -> None:
         lc.tell(cs, "Warning", reason, "ERROR", message, out)
     elif cs.phase is Phase.RECOVERY:
         message = (f"the head pod or Ray failed; restarting the cluster "
-                   f"(restart {cs.retries}, not before t={cs.backoff_until:g})")
+                   f"(restart {cs.retries}, not before {timestamp(cs.backoff_until)})")
         lc.tell(cs, "Warning", "HeadPodLost", "WARNING", message, out)
     elif cs.phase is not Phase.NONE:
         out.append(act.Log(cluster=cs.key, level="INFO",

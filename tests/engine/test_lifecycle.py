@@ -209,3 +209,12 @@ def test_a_cluster_replaced_unseen_under_the_same_name_starts_afresh() -> None:
     assert any(isinstance(a, act.CreatePod) and a.role == ev.HEAD for a in again)
     statuses = [a for a in again if isinstance(a, act.PatchStatus)]
     assert [s.uid for s in statuses] == ["uid-new"]
+
+
+def test_a_deleted_cluster_is_said_goodbye_to_once() -> None:
+    world = launched()
+    key = next(iter(world.state.clusters))
+    said = [a for a in world.send(ev.ClusterDeleted(cluster=key, at=world.now))
+            if isinstance(a, act.Log)]
+    assert [(a.cluster, a.message.split(":")[0]) for a in said] == [(key, "deleted")]
+    assert world.send(ev.Tick(at=world.now + 1)) == ()
