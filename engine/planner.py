@@ -262,7 +262,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
             full = True
         else:
             _min_workers(cs, now, out)
-    if status.plan_status(cs, now, out, conflict=conflict) and full and len(out) == start:
+    if status.plan_status(cs, now, out, conflict=conflict, start=start) and full \
+            and len(out) == start:
         cs.settled = cs.head_current and not conflict
 
 

@@ -57,9 +57,10 @@ def signature(cs: ClusterState, conflict: str = "") -> Signature:
 
 
 def plan_status(cs: ClusterState, now: float, out: list[act.Action], *,
-            conflict: str = "") -> bool:
+                conflict: str = "", start: int = -1) -> bool:
     """Write the status when it changed (worker counts at most every `STATUS_PERIOD`);
-    return whether the one written is current, so nothing is to write, now or later."""
+    return whether the one written is current, so nothing is to write, now or later. Its
+    desired workers count the creates and deletes planned for `cs` since `out[start]`."""
     sig = signature(cs, conflict)
     sent = cs.status_sent
     if sent is not None and sent.signature == sig:
@@ -72,8 +73,9 @@ def plan_status(cs: ClusterState, now: float, out: list[act.Action], *,
             return False
     counts = {t: n for t, n in sorted(cs.live.items()) if n}
     fence = cs.claim.fence if cs.claim is not None else ""
-    out.append(act.PatchStatus(cluster=cs.key, status=_status_dict(cs, now, sig, counts),
-                               uid=cs.uid, fence=fence, signature=sig))
+    written = _status_dict(cs, now, sig, counts, out, start)
+    out.append(act.PatchStatus(cluster=cs.key, status=written, uid=cs.uid, fence=fence,
+                               signature=sig))
     last = sent.signature if sent is not None else None
     if (last is None or last.phase != sig.phase or last.retries != sig.retries
             or last.problems != sig.problems):
@@ -111,8 +113,8 @@ def desired_workers(cs: ClusterState, types: Iterable[str]) -> dict[str, int]:
     return {t: cs.live.get(t, 0) + cs.inflight.get(t, 0) for t in types}
 
 
-def _status_dict(cs: ClusterState, now: float, sig: Signature,
-                 counts: dict[str, int]) -> dict[str, Any]:
+def _status_dict(cs: ClusterState, now: float, sig: Signature, counts: dict[str, int],
+                 out: list[act.Action], start: int) -> dict[str, Any]:
     sent = cs.status_sent
     head_ready = sig.head_ready
     same = sent is not None and sent.signature.head_ready == head_ready
@@ -122,6 +124,8 @@ def _status_dict(cs: ClusterState, now: float, sig: Signature,
     types = sorted({*(cs.spec.pod_types if cs.spec else ()), *cs.live, *cs.inflight})
     workers = {t: cs.live.get(t, 0) for t in types}
     desired = desired_workers(cs, types)
+    if start >= 0:  # what this same plan decides counts at once (`out[start:]`)
+        _add_decided(cs, desired, out, start)
     status: dict[str, Any] = {
         "phase": cs.phase.value,
         "autoscalerRetries": cs.retries,
@@ -151,6 +155,22 @@ def _status_dict(cs: ClusterState, now: float, sig: Signature,
     if cs.problems:
         status["message"] = cs.problems
     return status
+
+
+def _add_decided(cs: ClusterState, desired: dict[str, int], out: list[act.Action],
+                 start: int) -> None:
+    """Count the creates and deletes of workers planned since `start` into `desired`."""
+    for i in range(start, len(out)):
+        action = out[i]
+        kind = type(action)
+        if kind is act.CreatePod and action.role == ev.WORKER:  # type: ignore[union-attr]
+            pod_type = action.pod_type  # type: ignore[union-attr]
+            desired[pod_type] = desired.get(pod_type, 0) + 1
+        elif kind is act.DeletePod:
+            pod = cs.pods.get(action.name)  # type: ignore[union-attr]
+            if (pod is not None and pod.role == ev.WORKER and pod.live
+                    and pod.name not in cs.deleting and desired.get(pod.pod_type, 0) > 0):
+                desired[pod.pod_type] -= 1
 
 
 def _condition(kind: str, ok: bool, reason: str, since: float, generation: int,

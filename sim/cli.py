@@ -176,9 +176,14 @@ def header(scenario: Scenario) -> str:
     operators = ", ".join(f"{o.name} ({o.scope_value})" for o in scenario.operators)
     return (f"scenario {scenario.name} (sha256 {digest}), seed {scenario.seed}, "
             f"{scenario.duration:g} s virtual, {len(scenario.timeline)} steps, "
-            f"{len(scenario.expect)} expectations; operators: {operators}; "
+            f"{len(scenario.expect)} expectations ({checks(scenario)} checks); "
+            f"operators: {operators}; "
             f"pods start after {scenario.startup_delay:g} s + up to "
             f"{scenario.startup_jitter:g} s; clock: virtual")
+
+
+def checks(scenario: Scenario) -> int:
+    return sum(len(e.checks) for e in scenario.expect)
 
 
 def _list(console: Console) -> int:
@@ -258,10 +263,19 @@ def _run(scenario: Scenario, args: Any, console: Console) -> int:
         for out in logs.values():
             out.close()
     result = report.summary(world, wall_seconds=time.perf_counter() - started)
+    written = []
     if args.json:
         report.write_json(args.json, result)
+        written.append(f"the summary to {args.json}")
     if args.plot:
         report.plot(world, args.plot)
+        written.append(f"the plot to {args.plot}")
+    if args.trace:
+        written.append(f"the trace to {args.trace} (python -m sim replay {args.trace})")
+    if logs:
+        written.append(f"the operators' logs to {args.logs}/")
     if not args.quiet or not result["passed"]:
         report.show(result, console)
+    if written and not args.quiet:
+        console.print("wrote " + "; ".join(written), markup=False, highlight=False)
     return 0 if result["passed"] else 1

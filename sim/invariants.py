@@ -19,7 +19,7 @@ from engine import actions as act
 from engine import claims, ownership
 from engine import events as ev
 from engine.labels import LABEL_CLUSTER, LABEL_KIND, LABEL_TYPE
-from sim import raylink
+from sim import raylink, story
 from sim.api import Client
 from sim.scenario import Expectation
 
@@ -49,16 +49,16 @@ def observe_cluster(world: World, cluster: str) -> dict[str, Any]:
             "workers": dict(sorted(workers.items())), "services": services}
 
 
-def expect(world: World, expectation: Expectation) -> None:
+def expect(world: World, expectation: Expectation, index: int = 0) -> None:
     seen = observe_cluster(world, expectation.cluster)
     for check, expected in expectation.checks.items():
         actual = seen[check]
         if check == "workers":
             actual = {t: seen["workers"].get(t, 0) for t in expected}
         ok = actual == expected
-        world.results.append({"at": expectation.at, "cluster": expectation.cluster,
-                             "check": check, "expected": expected, "actual": actual,
-                             "ok": ok})
+        world.results.append({"expectation": index, "at": expectation.at,
+                              "cluster": expectation.cluster, "check": check,
+                              "expected": expected, "actual": actual, "ok": ok})
         if world.trace_out is not None:
             world.write({"t": world.now, "kind": "expect", "operator": None,
                          "cluster": expectation.cluster, "type": "Expectation",
@@ -202,6 +202,11 @@ def on_action(world: World, op: Operator, action: act.Action) -> None:
     if key != ("", "") and not op.covers(key[0]):
         world.violations.append(f"t={world.now:g}: {op.name} acted on {key[0]}/{key[1]}, "
                                "outside its scope")
+    if isinstance(action, act.PatchStatus):
+        story.status_written(world, f"{key[0]}/{key[1]}", action.status)
+        desired = action.status.get("desiredWorkers")
+        if world.sampling and isinstance(desired, dict):
+            world.decided.append((world.now, f"{key[0]}/{key[1]}", sum(desired.values())))
     if isinstance(action, act.CreatePod) and action.role == ev.WORKER:
         since = world.demand_since.pop(key, None)
         if since is not None:

@@ -23,7 +23,17 @@ from engine.errors import InvalidSpec
 from sim.reading import ScenarioError, read_text, read_yaml
 
 _STATE_KEYS = {"now", "pods", "load"}
-_POD_KEYS = {"name", "type", "role", "phase", "idle_seconds", "ray_connected", "outdated"}
+_POD_KEYS = {"name", "type", "role", "phase", "idleSeconds", "rayConnected", "outdated"}
+_OLD_KEYS = {"idle_seconds": "idleSeconds", "ray_connected": "rayConnected",
+             "request_resources": "requestResources"}
+"""Keys of the state file's first spelling, still read."""
+
+
+def _camel(item: object) -> object:
+    """`item` with the state file's older snake_case keys read as their camelCase names."""
+    if not isinstance(item, dict):
+        return item
+    return {_OLD_KEYS.get(k, k): v for k, v in item.items()}
 
 
 def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
@@ -58,6 +68,7 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
         raise ScenarioError(where, "pods", "expected a list")
     for i, pod in enumerate(pods):
         path = f"pods[{i}]"
+        pod = _camel(pod)
         if not isinstance(pod, dict) or set(pod) - _POD_KEYS:
             raise ScenarioError(where, path,
                                 f"expected an object with keys from {sorted(_POD_KEYS)}")
@@ -78,18 +89,18 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
                                  pod_type=t.name, role=role, phase=phase,
                                  ip=ip if phase == ev.RUNNING else "",
                                  launch_hash="" if pod.get("outdated") else t.launch_hash))
-        if phase == ev.RUNNING and pod.get("ray_connected", True):
-            idle = _number(pod.get("idle_seconds", 0.0), where, f"{path}.idle_seconds")
+        if phase == ev.RUNNING and pod.get("rayConnected", True):
+            idle = _number(pod.get("idleSeconds", 0.0), where, f"{path}.idleSeconds")
             free = dict(t.resources) if idle > 0 else {k: 0.0 for k in t.resources}
             nodes.append(ev.RayNode(ip=ip, total=dict(t.resources), available=free,
                                     idle_seconds=idle))
-    load = observed.get("load") or {}
-    if not isinstance(load, dict) or set(load) - {"pending", "request_resources"}:
+    load = _camel(observed.get("load") or {})
+    if not isinstance(load, dict) or set(load) - {"pending", "requestResources"}:
         raise ScenarioError(where, "load",
-                            "expected an object with pending and request_resources lists")
+                            "expected an object with pending and requestResources lists")
     events.append(ev.RayLoad(
         cluster=key, at=now, pending=_bundles(load.get("pending"), where, "load.pending"),
-        requests=_bundles(load.get("request_resources"), where, "load.request_resources"),
+        requests=_bundles(load.get("requestResources"), where, "load.requestResources"),
         nodes=tuple(nodes),
     ))
     events.append(ev.Synced(at=now))

@@ -83,6 +83,7 @@ class RayCluster:
     finished: int = 0
     lost: int = 0
     head_up: bool = False
+    waited: list[tuple[float, int]] = field(factory=list)  # (seconds, tasks) as they start
 
     def submit(self, resources: Mapping[str, float], count: int, duration: float,
                now: float) -> TaskGroup:
@@ -136,6 +137,7 @@ class RayCluster:
                 node.running += n
                 node.version += 1
                 group.count -= n
+                self.waited.append((now - group.submitted_at, n))
                 placement = Placement(group=group.id, node=node.pod, count=n,
                                       resources=group.resources, ends=now + group.duration)
                 self.placements.append(placement)

@@ -32,6 +32,7 @@ def summary(world: World, *, wall_seconds: float) -> dict[str, Any]:
                                     "pods": seen["pods"], "workers": seen["workers"],
                                     "managedBy": seen["managedBy"]}
     passed = all(r["ok"] for r in world.results) and not world.violations
+    waits = [(seconds, n) for rc in world.ray.values() for seconds, n in rc.waited]
     return {
         "scenario": world.scenario.name,
         "seed": world.scenario.seed,
@@ -45,33 +46,74 @@ def summary(world: World, *, wall_seconds: float) -> dict[str, Any]:
         "scale_up_latency": {"p50": percentile(world.latencies, 0.5),
                              "p99": percentile(world.latencies, 0.99),
                              "samples": len(world.latencies)},
+        "task_wait": {"p50": weighted_percentile(waits, 0.5),
+                      "p99": weighted_percentile(waits, 0.99),
+                      "max": max((w for w, _ in waits), default=None),
+                      "tasks": sum(n for _, n in waits)},
         "api_calls": dict(sorted(world.api.calls.items())),
         "violations": world.violations,
+        "story": [{"at": line.at, "cluster": line.cluster, "text": line.text}
+                  for line in world.story],
+        "story_untold": world.untold,
+        "deleted": sorted({line.cluster for line in world.story if line.text == "deleted"}
+                          - set(clusters)),
     }
 
 
+def weighted_percentile(values: list[tuple[float, int]], q: float) -> float | None:
+    """The `q` quantile of values each counted `n` times."""
+    total = sum(n for _, n in values)
+    if not total:
+        return None
+    rank = min(total - 1, int(q * total))
+    for value, n in sorted(values):
+        if rank < n:
+            return value
+        rank -= n
+    return None  # unreachable: the ranks add up to `total`
+
+
+WRITES = ("CreatePod", "DeletePod", "ApplyService", "PatchStatus", "EmitEvent", "WriteClaim")
+STORY_LINES = 60
+"""Lines of the story printed at most (the summary JSON has them all)."""
+
+
 def show(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"{result['scenario']} (seed {result['seed']})")
-    for column in ("cluster", "phase", "restarts", "pods", "workers by type", "managed by"):
-        table.add_column(column, overflow="fold")  # names are never cut
-    for name, c in result["clusters"].items():
-        workers = ", ".join(f"{t}: {n}" for t, n in c["workers"].items()) or "-"
-        table.add_row(name, c["phase"] or "-", str(c["restarts"]), str(c["pods"]), workers,
-                      c.get("managedBy") or "-")
-    console.print(table)
-    actions = ", ".join(f"{k} {v}" for k, v in result["actions"].items())
-    console.print(f"actions: {actions or 'none'}")
+    """The story of the run, the clusters at its end, and what was measured and checked."""
+    _story(result, console)
+    if result["clusters"]:
+        table = Table(title=f"at the end ({result['virtual_seconds']:g} s)")
+        for column in ("cluster", "phase", "restarts", "pods", "workers by type",
+                       "managed by"):
+            table.add_column(column, overflow="fold")  # names are never cut
+        for name, c in result["clusters"].items():
+            workers = ", ".join(f"{t}: {n}" for t, n in c["workers"].items()) or "-"
+            table.add_row(name, c["phase"] or "-", str(c["restarts"]), str(c["pods"]),
+                          workers, c.get("managedBy") or "-")
+        console.print(table)
+    else:
+        deleted = ", ".join(result["deleted"]) or "none"
+        console.print(f"at the end: no cluster is left (deleted: {deleted})")
+    actions = result["actions"]
+    writes = ", ".join(f"{k} {actions[k]}" for k in WRITES if actions.get(k))
+    console.print(f"the operators wrote: {writes or 'nothing'}; renewed a lease "
+                  f"{actions.get('RenewLease', 0)} times, set {actions.get('Requeue', 0)} "
+                  f"timers and logged {actions.get('Log', 0)} lines")
+    wait = result["task_wait"]
+    if wait["tasks"]:
+        console.print(f"tasks waited for a worker: p50 {wait['p50']:.1f} s, p99 "
+                      f"{wait['p99']:.1f} s, max {wait['max']:.1f} s ({wait['tasks']} tasks; "
+                      "0 when one was free)")
     lat = result["scale_up_latency"]
     if lat["samples"]:
-        console.print(f"scale-up latency (demand seen -> create): p50 {lat['p50']:.1f} s, "
-                      f"p99 {lat['p99']:.1f} s over {lat['samples']} scale-ups")
+        console.print(f"from new demand to the first worker created: p50 {lat['p50']:.1f} s "
+                      f"over {lat['samples']} workloads (Ray reports load every 5 s)")
     rate = result["events"] / result["wall_seconds"] if result["wall_seconds"] else 0.0
     speedup = result["virtual_seconds"] / result["wall_seconds"] if result["wall_seconds"] else 0
     console.print(f"{result['events']} events in {result['wall_seconds']:.2f} s wall "
                   f"({rate:,.0f} events/s, {speedup:,.0f}x real time) for "
                   f"{result['virtual_seconds']:g} s virtual")
-    ok = sum(1 for r in result["expectations"] if r["ok"])
-    console.print(f"expectations: {ok}/{len(result['expectations'])} passed")
+    console.print(f"expectations: {expectations_line(result['expectations'])}")
     for r in result["expectations"]:
         if not r["ok"]:
             console.print(f"  [red]FAILED[/red] t={r['at']:g} {r['cluster']} {r['check']}: "
@@ -85,31 +127,84 @@ def show(result: dict[str, Any], console: Console) -> None:
     console.print("[green]PASSED[/green]" if result["passed"] else "[red]FAILED[/red]")
 
 
+def expectations_line(results: list[dict[str, Any]]) -> str:
+    """`7/7 met (17 checks)`: an expectation is met when all its checks pass."""
+    met: dict[int, bool] = {}
+    for r in results:
+        met[r["expectation"]] = met.get(r["expectation"], True) and r["ok"]
+    return f"{sum(met.values())}/{len(met)} met ({len(results)} checks)"
+
+
+def _story(result: dict[str, Any], console: Console) -> None:
+    lines = result["story"]
+    if not lines:
+        return
+    console.print(f"what happened in {result['scenario']} (seed {result['seed']}):")
+    width = max(len(line["cluster"]) for line in lines[:STORY_LINES])
+    for line in lines[:STORY_LINES]:
+        console.print(f"  {line['at']:>6.1f} s  {line['cluster'] or '-':<{width}}  "
+                      f"{line['text']}",
+                      markup=False, highlight=False)
+    more = len(lines) - STORY_LINES + result["story_untold"]
+    if more > 0:
+        console.print(f"  ... and {more} more (all of them in --json)")
+
+
 def plot(world: World, path: str) -> None:
-    """Live workers vs desired workers over virtual time, one panel per cluster."""
+    """Live workers (sampled every 5 s) and desired workers (as each decision set them)
+    over virtual time, one panel per cluster, with the scenario's steps marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    by_cluster: dict[str, list[tuple[float, int, int]]] = defaultdict(list)
-    for t, cluster, live, desired in world.series:
-        by_cluster[cluster].append((t, live, desired))
-    names = sorted(by_cluster) or ["(no clusters)"]
-    fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.2 * len(names)), sharex=True,
-                             squeeze=False)
+    live: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for t, cluster, workers, _ in world.series:
+        live[cluster].append((t, workers))
+    desired: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for t, cluster, workers in world.decided:
+        desired[cluster].append((t, workers))
+    names = sorted(set(live) | set(desired)) or ["(no clusters)"]
+    end = world.scenario.duration
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, 2.4 * len(names) + 0.6),
+                             sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], names, strict=True):
-        points = by_cluster.get(name, [])
+        points = live.get(name, [])
         ax.step([p[0] for p in points], [p[1] for p in points], where="post", label="live")
-        ax.step([p[0] for p in points], [p[2] for p in points], where="post", linestyle="--",
-                label="desired")
+        wanted = desired.get(name, [])
+        if wanted:
+            gone = [line.at for line in world.story if line.cluster == name
+                    and line.text == "deleted"]
+            wanted = [*wanted, (gone[-1] if gone else end, wanted[-1][1])]
+            ax.step([p[0] for p in wanted], [p[1] for p in wanted], where="post",
+                    linestyle="--", label="desired (decided)")
+        for line in world.story:
+            if line.cluster != name or not _marked(line.text):
+                continue
+            demand = line.text.startswith(("workload", "request_resources"))
+            ax.axvline(line.at, color="tab:red" if demand else "tab:gray", linewidth=0.8,
+                       linestyle=":")
+            ax.annotate(line.text.split(":")[0].split(" (")[0], (line.at, 1.0),
+                        xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
+                        va="top", ha="right", color="tab:red" if demand else "tab:gray")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("workers")
         ax.set_title(name, fontsize=9)
         ax.legend(loc="upper right", fontsize=7)
-    axes[-1, 0].set_xlabel("virtual seconds")
+    axes[-1, 0].set_xlabel("virtual seconds (red: demand; gray: other steps)")
+    axes[-1, 0].set_xlim(0, end)
+    fig.suptitle(f"{world.scenario.name} (seed {world.scenario.seed}): workers per cluster")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _marked(text: str) -> bool:
+    """Story lines that are steps of the scenario (not what the operators made of them)."""
+    return not text.startswith(("scaling", "Running", "starting its head", "restarting",
+                                "Error"))
 
 
 def replay(lines: Iterable[str]) -> tuple[bool, str, int]:

@@ -19,7 +19,7 @@ from driver.execute import ApiError
 from engine import claims
 from engine import events as ev
 from engine.labels import LABEL_KIND, LABEL_TYPE
-from sim import raylink
+from sim import raylink, story
 from sim.api import Fault
 from sim.reading import Reader, duration, list_of, raycluster, read_text, read_yaml, resources, show
 
@@ -182,16 +182,19 @@ def _run_apply(world: World, obj: dict[str, Any]) -> None:
     except ApiError:
         world.namespace(ns)
         world.api.create("rayclusters", ns, obj)
+        story.tell(world, f"{ns}/{name}", story.created(obj["spec"]))
         return
     body = {**old, "spec": obj["spec"],
             "metadata": {**old["metadata"], "labels": meta.get("labels") or {}}}
     world.api.replace("rayclusters", ns, name, body)
+    story.tell(world, f"{ns}/{name}", story.edited(old.get("spec") or {}, obj["spec"]))
 
 
 def _run_delete(world: World, args: dict[str, Any]) -> None:
     ns, name = args["cluster"].split("/")
     with contextlib.suppress(ApiError):
         world.api.delete("rayclusters", ns, name)
+        story.tell(world, args["cluster"], "deleted")
 
 
 def _run_workload(world: World, args: dict[str, Any]) -> None:
@@ -200,11 +203,16 @@ def _run_workload(world: World, args: dict[str, Any]) -> None:
     for task in args["tasks"]:
         rc.submit(task["resources"], task["count"], task["duration"], world.now)
     world.demand_since.setdefault(key, world.now)
+    story.tell(world, args["cluster"], "workload: " + ", ".join(
+        f"{t['count']} tasks of {_shape(t['resources'])} for {t['duration']:g} s"
+        for t in args["tasks"]))
     raylink.place(world, rc)
 
 
 def _run_request_resources(world: World, args: dict[str, Any]) -> None:
     raylink.ray_cluster(world, _key(args["cluster"])).requests = list(args["bundles"])
+    story.tell(world, args["cluster"], "request_resources: " + (", ".join(
+        f"{n} x {_shape(b)}" for b, n in args["bundles"]) or "withdrawn"))
 
 
 def _pick(world: World, args: dict[str, Any]) -> tuple[str, str] | None:
@@ -223,6 +231,7 @@ def _run_kill_pod(world: World, args: dict[str, Any]) -> None:
     key = _pick(world, args)
     if key is not None:
         world.api.delete("pods", key[0], key[1])
+        story.tell(world, args["cluster"], f"{args['role']} pod {key[1]} killed")
 
 
 def _run_fail_pod(world: World, args: dict[str, Any]) -> None:
@@ -230,21 +239,25 @@ def _run_fail_pod(world: World, args: dict[str, Any]) -> None:
     if key is not None:
         pod = world.api.patch_status("pods", key[0], key[1], {"phase": "Failed"})
         raylink.ray_leave(world, pod)
+        story.tell(world, args["cluster"], f"{args['role']} pod {key[1]} failed")
 
 
 def _run_restart_operator(world: World, name: str) -> None:
     world.operators.pop(name, None)
     world.start_operator(name)
+    story.tell(world, "", f"operator {name} restarted")
 
 
 def _run_install_operator(world: World, name: str) -> None:
     if name not in world.operators:
         world.start_operator(name)
+        story.tell(world, "", f"operator {name} installed")
 
 
 def _run_crash_operator(world: World, name: str) -> None:
     """The install stops without a word: its leases expire, then others take over."""
     world.operators.pop(name, None)
+    story.tell(world, "", f"operator {name} crashed")
 
 
 def _run_uninstall_operator(world: World, name: str) -> None:
@@ -253,6 +266,7 @@ def _run_uninstall_operator(world: World, name: str) -> None:
     op = world.operators.pop(name, None)
     if op is None:
         return
+    story.tell(world, "", f"operator {name} uninstalled")
     for (ns, lease), obj in sorted(world.api.objects["leases"].items()):
         if (obj["metadata"].get("labels") or {}).get(claims.LEASE_LABEL) == name:
             with contextlib.suppress(ApiError):
@@ -264,6 +278,7 @@ def _run_watch_cut(world: World, args: dict[str, Any]) -> None:
     from a resourceVersion the API no longer has (410 Gone) and must relist."""
     name = args["operator"]
     world.cut[name] = world.now + args["duration"]
+    story.tell(world, "", f"operator {name}'s watches cut for {args['duration']:g} s")
 
     def heal() -> None:
         world.cut.pop(name, None)
@@ -280,6 +295,8 @@ def _run_api_faults(world: World, args: dict[str, Any]) -> None:
     world.api.faults.append(Fault(verb=args["verb"], resource=args["resource"],
                                  status=args["status"], count=args["count"],
                                  client=args.get("operator") or ""))
+    story.tell(world, "", f"the API fails the next {args['count']} {args['verb']} "
+                          f"{args['resource']} calls with {args['status'] or 'a timeout'}")
 
 
 STEPS: dict[str, StepKind] = {row.name: row for row in (
@@ -306,6 +323,10 @@ STEPS: dict[str, StepKind] = {row.name: row for row in (
 
 LEGACY: dict[str, str] = {row.legacy: row.name for row in STEPS.values() if row.legacy}
 """Older spellings still read: old name -> name."""
+
+
+def _shape(resources: Mapping[str, float]) -> str:
+    return " ".join(f"{k} {v:g}" for k, v in resources.items())
 
 
 def _key(text: str) -> ev.ClusterKey:

@@ -36,7 +36,7 @@ from driver.operator import WATCHED, Operator
 from engine import claims, codec
 from engine import events as ev
 from engine import state as st
-from sim import invariants, nodes, raylink, timeline
+from sim import invariants, nodes, raylink, story, timeline
 from sim import ray as raymodel
 from sim.api import Api, Client
 from sim.scenario import Scenario
@@ -81,6 +81,7 @@ class World:
     latencies: list[float] = field(factory=list)
     deleting_idle: set[tuple[str, str]] = field(factory=set)
     series: list[tuple[float, str, int, int]] = field(factory=list)
+    decided: list[tuple[float, str, int]] = field(factory=list)  # desired per status write
     stopping: set[tuple[str, str]] = field(factory=set)
     requeues: set[tuple[str, str, float]] = field(factory=set)
     cluster_pods: dict[ev.ClusterKey, dict[str, None]] = field(factory=dict)  # by cluster
@@ -95,6 +96,9 @@ class World:
     clients: list[Client] = field(factory=list)  # every operator client ever started
     kubelet: bool = True  # simulate pods and Ray (False: another kubelet runs them)
     tickers: list[Callable[[], None]] = field(factory=list)  # run by `sim serve`'s clock
+    story: list[story.Line] = field(factory=list)  # what happened, in order (sim.story)
+    untold: int = 0  # story lines past its limit
+    told: dict[str, tuple[str, int]] = field(factory=dict)  # cluster -> (phase, desired) told
 
     def __attrs_post_init__(self) -> None:
         self.api = Api(now=lambda: self.now)
@@ -116,8 +120,8 @@ class World:
         """Run the whole scenario: its timeline, expectations and final checks."""
         self.start()
         self.schedule(self.scenario.timeline)
-        for expectation in self.scenario.expect:
-            self.at(expectation.at, lambda e=expectation: invariants.expect(self, e))  # type: ignore[misc]
+        for i, expectation in enumerate(self.scenario.expect):
+            self.at(expectation.at, lambda e=expectation, i=i: invariants.expect(self, e, i))  # type: ignore[misc]
         self.advance_to(self.scenario.duration, progress)
         invariants.final_checks(self)
 

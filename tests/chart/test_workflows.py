@@ -17,7 +17,7 @@ import yaml
 
 from sim import serve
 from tests.chart.helm import render
-from tests.e2e.test_process import free_port, until
+from tests.helpers import free_port, logged, until
 from tests.realk8s.plane import kubectl_binary
 
 pytestmark = pytest.mark.slow
@@ -113,4 +113,5 @@ def test_install_a_second_cluster_only_release_then_upgrade_min_workers(
     assert cluster.row("ray", "example-cluster")[1:3] == ["Running", "0"]  # no restart
     assert len(cluster.operators) == 1  # the upgrade left the operator's pod as it was
     logs = (cluster.logs / "operator-0.log").read_text()
-    assert "example-cluster2,ray: INFO claiming the cluster for example-cluster." in logs
+    assert logged(logs, "example-cluster2,ray", "INFO",
+                  "claiming the cluster for example-cluster."), logs

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from sim import cli, serve
-from tests.e2e.test_process import free_port, until
+from tests.helpers import free_port, until
 from tests.realk8s.plane import install_identity, kubectl_binary, namespace
 
 NS = "test-k8s-operator"

@@ -27,20 +27,7 @@ from driver.execute import ApiError
 from engine import claims
 from sim import serve
 from sim.clusters import cluster_object
-from sim.serve import free_port
-
-
-def until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except (ApiError, OSError, KeyError):
-            found = None
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds} s: {check.__doc__}")
+from tests.helpers import free_port, logged, until
 
 
 @pytest.fixture()
@@ -99,7 +86,7 @@ def test_the_process_brings_a_cluster_up_and_releases_its_lease(
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
-    assert "alpha,ray: INFO claiming the cluster for e2e (epoch 1)" in output.splitlines()
+    assert logged(output, "alpha,ray", "INFO", "claiming the cluster for e2e (epoch 1)"), output
     with pytest.raises(ApiError) as gone:
         api.get("leases", "ray", "ray-operator-e2e")
     assert gone.value.status == 404

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sim import processes
-from tests.e2e.test_process import free_port, until
+from tests.helpers import free_port, logged, until
 from tests.realk8s.plane import kubectl_binary
 
 pytestmark = pytest.mark.slow
@@ -91,5 +91,5 @@ def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Lo
     assert max(first["start"], second["start"]) < min(first["end"], second["end"])  # at once
     until(lambda: local.pods() == ["head"], seconds=120)  # idle 6 s, then removed
     log = local.log("operator")
-    assert "local,ray: INFO Adding 2 nodes of type worker." in log, log
+    assert logged(log, "local,ray", "INFO", "Adding 2 nodes of type worker."), log
     assert "reading each cluster's Ray load" in log

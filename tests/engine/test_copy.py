@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import codec, snapshots
-from tests.engine.test_properties import bounded_world, encoded, ops, run
+from tests.engine.timelines import bounded_world, encoded, ops, run
 
 
 def _events(items: list[object]) -> list[str]:

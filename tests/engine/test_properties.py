@@ -15,61 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import codec, planner, snapshots
-from engine import events as ev
 from engine import state as stmod
-from tests.builders import raycluster, set_workers
+from tests.engine.timelines import KEYS, bounded_world, encoded, ops, run
 from tests.engine.world import World
-
-KEYS = [("ray", "a"), ("ray", "b")]
-SHAPES = [{"CPU": 1.0}, {"CPU": 1.0, "example-resource-a": 1.0}, {"GPU": 1.0}]
-
-ops = st.one_of(
-    st.tuples(st.just("deliver"), st.integers(0, 1000)),
-    st.tuples(st.just("deliver"), st.integers(0, 1000)),
-    st.tuples(st.just("deliver"), st.integers(0, 1000)),
-    st.tuples(st.just("load"), st.sampled_from(KEYS), st.sampled_from(SHAPES),
-              st.integers(0, 30), st.sampled_from([0.0, 10.0, 400.0])),
-    st.tuples(st.just("advance"), st.sampled_from([1.0, 5.0, 30.0])),
-    st.tuples(st.just("loads"), st.sampled_from(KEYS), st.sampled_from(SHAPES),
-              st.integers(0, 30), st.sampled_from([0.0, 10.0, 400.0]),
-              st.lists(st.sampled_from([1.0, 5.0, 30.0]), min_size=2, max_size=5)),
-    st.tuples(st.just("kill"), st.sampled_from(KEYS), st.booleans()),
-)
-
-
-def bounded_world(low: int, high: int) -> World:
-    world = World()
-    for key in KEYS:
-        obj = set_workers(raycluster(key[1], key[0]), min_workers=low, max_workers=high)
-        obj["spec"]["maxWorkers"] = high
-        world.apply_cluster(obj)
-    return world
-
-
-def run(world: World, op: tuple[object, ...]) -> None:
-    kind = op[0]
-    if kind == "deliver" and world.queue:
-        world.deliver_stream(int(op[1]))  # type: ignore[call-overload]
-    elif kind == "load":
-        _, key, shape, count, idle = op
-        if key in world.state.clusters:
-            world.report_load(key, pending=[(shape, count)] if count else [], idle=idle)  # type: ignore[arg-type]
-    elif kind == "loads":  # the same report every few seconds, as a Ray head sends it
-        _, key, shape, count, idle, gaps = op
-        for gap in gaps:  # type: ignore[attr-defined]
-            if key not in world.state.clusters:
-                break
-            world.report_load(key, pending=[(shape, count)] if count else [], idle=idle)  # type: ignore[arg-type]
-            world.advance(gap)
-    elif kind == "advance":
-        world.now += float(op[1])  # type: ignore[arg-type]
-        world.send(ev.Tick(at=world.now))
-    elif kind == "kill":
-        _, key, head = op
-        names = [p.name for p in world.pods.values()
-                 if p.cluster == key and (p.role == ev.HEAD) == head]
-        if names:
-            world.kill(names[0])
 
 
 def check_bounds(world: World, high: int) -> None:
@@ -106,10 +54,6 @@ def test_settled_workers_are_within_bounds(
     for key in KEYS:
         assert low <= world.live(key, "worker-node") <= low + extra
         assert len(world.heads(key)) == 1
-
-
-def encoded(actions: list[object]) -> list[str]:
-    return [json.dumps(codec.action_to_dict(a), sort_keys=True) for a in actions]  # type: ignore[arg-type]
 
 
 @settings(max_examples=60, deadline=None)

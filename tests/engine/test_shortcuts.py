@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from engine import autoscaler, load
 from engine import state as stmod
 from tests.builders import raycluster, set_workers
-from tests.engine.test_properties import KEYS, encoded, ops, run
+from tests.engine.timelines import KEYS, encoded, ops, run
 from tests.engine.world import World
 
 

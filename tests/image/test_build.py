@@ -22,7 +22,7 @@ from kubernetes import client as k8s
 from adapters.kube import KubeApi
 from sim import serve
 from sim.clusters import cluster_object
-from tests.e2e.test_process import until
+from tests.helpers import logged, until
 
 ROOT = Path(__file__).parent.parent.parent
 TAG = "ray-operator:test"
@@ -142,5 +142,6 @@ def test_the_operator_in_the_image_manages_a_simulated_cluster(
                            capture_output=True, timeout=60)
             output, _ = container.communicate(timeout=60)
         assert container.returncode == 0, output
-        assert "alpha,ray: INFO claiming the cluster for image (epoch 1)" in output
+        assert logged(output, "alpha,ray", "INFO", "claiming the cluster for image (epoch 1)"), \
+            output
         assert "image: engine compiled (mypyc)" in output  # scripts/build-image's default

@@ -16,7 +16,7 @@ import pytest
 
 from sim.clusters import cluster_object
 from sim.serve import free_port
-from tests.e2e.test_process import until
+from tests.helpers import until
 from tests.realk8s.plane import Plane, install_identity, namespace, operator_command, running
 
 pytestmark = pytest.mark.realk8s

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from sim.serve import free_port
-from tests.e2e.test_process import until
+from tests.helpers import until
 from tests.realk8s.plane import Plane, namespace, operator_command
 
 pytestmark = pytest.mark.realk8s

@@ -90,8 +90,8 @@ def test_plan_is_a_dry_run_comparable_with_rays_launches(
     state.write_text(json.dumps({
         "now": 100.0,
         "pods": [{"name": "h", "type": "rayHeadType", "phase": "Running"},
-                 {"name": "w1", "type": "rayWorkerType", "idle_seconds": 0.0},
-                 {"name": "w2", "type": "rayWorkerType", "idle_seconds": 0.0}],
+                 {"name": "w1", "type": "rayWorkerType", "idleSeconds": 0.0},
+                 {"name": "w2", "type": "rayWorkerType", "idleSeconds": 0.0}],
         "load": {"pending": [{"resources": {"CPU": 1}, "count": 5}]},
     }))
     assert cli.main(["plan", str(cluster), "--state", str(state)]) == 0
@@ -99,6 +99,23 @@ def test_plan_is_a_dry_run_comparable_with_rays_launches(
     assert plan["launch"] == {"rayWorkerType": 1}  # maxWorkers 3 caps the five wanted
     assert plan["terminate"] == []
     assert any(a["type"] == "CreatePod" for a in plan["actions"])
+
+
+def test_plan_runs_as_the_docs_show_it(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The state file of docs/simulator.md, given to the command written under it. (The
+    next test writes the file's first, snake_case keys, which are still read.)"""
+    root = Path(cli.__file__).parent.parent
+    doc = (root / "docs/simulator.md").read_text()
+    section = doc[doc.index("### Plan state"):]
+    state = tmp_path / "state.json"
+    state.write_text(section.split("```json\n", 1)[1].split("```", 1)[0])
+    command = section.split("`python -m sim plan ", 1)[1].split("`", 1)[0].split()
+    assert command[1:] == ["--state", "STATE.json"]
+    assert cli.main(["plan", str(root / command[0]), "--state", str(state)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["launch"] == {"rayWorkerType": 2}  # 3 CPUs pending, one idle worker: +2
+    assert plan["terminate"] == []
 
 
 def test_plan_terminates_idle_workers_above_min(tmp_path: Path,

@@ -17,7 +17,7 @@ from engine.actions import EmitEvent
 from sim import serve
 from sim.clusters import cluster_object
 from sim.world import World
-from tests.e2e.test_process import until
+from tests.helpers import until
 from tests.realk8s.plane import kubectl_binary
 
 Kubectl = Callable[..., list[str]]
