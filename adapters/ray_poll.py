@@ -4,11 +4,14 @@ Every `interval` seconds the loop asks `due` which clusters to read: those this 
 whose head pod runs. Each read (`adapters.ray_load.read`) runs on a small thread pool, so a
 slow or unreachable head never stalls the loop or the other clusters; at most one read per
 cluster is in flight. A finished read is handed back through `deliver` (the process queues it
-as an engine event). A head that cannot be read is normal while Ray starts: only after
-`grace` seconds without a good read, counted from when the head pod was first seen running
-(or the last good read), does the cluster get one `RayUnreachable`, which the engine treats
-as autoscaling failing (AutoscalingExceptionRecovery, a head restart). Failures are logged
-with the cluster's prefix, once per kind of failure.
+as an engine event). A head that cannot be read is normal while Ray starts. Once its load has been read, `grace`
+seconds without a good read give the cluster one `RayUnreachable`, which the engine treats
+as autoscaling failing (AutoscalingExceptionRecovery, a head restart). A head never read
+since its pod started is not restarted for it: nothing shows Ray ever ran there (a
+simulated head, a head image without Ray, an address the operator cannot reach), and
+restarting would not change that. After `grace` seconds the operator says so once and the
+cluster's workers follow minWorkers and maxWorkers until a read succeeds. Failures are
+logged with the cluster's prefix, once per kind of failure.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class Watch:
 
     since: float  # the head was first seen running, or the last good read
     failure: str = ""  # the last failure logged
-    reported: bool = False  # RayUnreachable sent since the last good read
+    reported: bool = False  # RayUnreachable sent (or, never read, the fact told)
+    read: bool = False  # a good read since the head pod was first seen running
 
 
 @define
@@ -90,7 +94,7 @@ class Poller:
             event: ev.Event = ray_load.to_event(reading, cluster=key, at=now)
             if watch.failure:
                 self.log(f"{name}: INFO reading Ray load from {address} again")
-            watch.since, watch.failure, watch.reported = now, "", False
+            watch.since, watch.failure, watch.reported, watch.read = now, "", False, True
         except Exception as exc:  # any failure of a head (LoadError or worse) is data
             now = self.clock()
             reason = str(exc)
@@ -101,6 +105,13 @@ class Poller:
                 self.inflight.discard(key)
                 return
             watch.reported = True
+            if not watch.read:
+                self.log(f"{name}: WARNING no Ray answered at {address} in "
+                         f"{now - watch.since:.0f} s since the head started: its workers "
+                         "follow minWorkers and maxWorkers until Ray answers (the head is "
+                         "not restarted for this)")
+                self.inflight.discard(key)
+                return
             event = ev.RayUnreachable(cluster=key, at=now, reason=(
                 f"the Ray head at {address} could not be read for {now - watch.since:.0f} s: "
                 f"{reason}"))

@@ -63,24 +63,46 @@ def test_a_good_read_becomes_the_clusters_load() -> None:
     assert [type(e) for e in delivered] == [ev.RayLoad] and delivered[0].cluster == KEY
 
 
-def test_an_unreadable_head_fails_autoscaling_only_after_the_grace_period() -> None:
+def test_a_head_once_read_fails_autoscaling_only_after_the_grace_period() -> None:
+    world, now = running_world(), [100.0]
+    from ray.core.generated import autoscaler_pb2 as pb
+    answers: list[Any] = [ray_load.Reading(state=pb.ClusterResourceState())]
+
+    def read(address: str, timeout: float) -> Any:
+        if answers:
+            return answers.pop()
+        raise ray_load.LoadError(f"cannot reach the Ray head at {address}: refused")
+
+    p, delivered, logged = poller(read, now)
+    p.due(world.state, now[0])  # read once: Ray ran there
+    for t in (130.0, 159.0):
+        now[0] = t
+        p.due(world.state, t)
+    assert [type(e) for e in delivered] == [ev.RayLoad] and len(logged) == 1
+    assert logged[0].startswith("example-cluster,ray: WARNING cannot read Ray load yet")
+    now[0] = 161.0
+    p.due(world.state, now[0])
+    now[0] = 200.0
+    p.due(world.state, now[0])
+    assert [type(e) for e in delivered] == [ev.RayLoad, ev.RayUnreachable]  # once
+    assert "could not be read for 61 s" in delivered[1].reason  # type: ignore[union-attr]
+
+
+def test_a_head_never_read_is_told_once_and_not_restarted() -> None:
+    """A head with no Ray (a simulated one, under sim serve) was restarted every minute,
+    with a misleading HeadPodLost Event; it now scales on bounds and says so once."""
     world, now = running_world(), [100.0]
 
     def refuse(address: str, timeout: float) -> Any:
         raise ray_load.LoadError(f"cannot reach the Ray head at {address}: refused")
 
     p, delivered, logged = poller(refuse, now)
-    for t in (100.0, 130.0, 159.0):
+    for t in (100.0, 161.0, 300.0, 900.0):
         now[0] = t
         p.due(world.state, t)
-    assert delivered == [] and len(logged) == 1  # one line per kind of failure
-    assert logged[0].startswith("example-cluster,ray: WARNING cannot read Ray load yet")
-    now[0] = 161.0
-    p.due(world.state, now[0])
-    now[0] = 200.0
-    p.due(world.state, now[0])
-    assert [type(e) for e in delivered] == [ev.RayUnreachable]  # once, not every poll
-    assert "could not be read for 61 s" in delivered[0].reason  # type: ignore[union-attr]
+    assert delivered == []
+    assert [line.split(": WARNING ")[1].split(" ")[0] for line in logged] == ["cannot", "no"]
+    assert "follow minWorkers and maxWorkers" in logged[1]
 
 
 def test_a_read_in_flight_is_not_started_again() -> None:

@@ -68,7 +68,8 @@ class Cluster:
         log = (self.logs / f"operator-{len(self.operators)}.log").open("wb")
         self.operators.append(subprocess.Popen(
             [sys.executable, "-m", "adapters", *args, "--kubeconfig", str(self.config),
-             f"--metrics-port={free_port()}"], env=env, stdout=log, stderr=subprocess.STDOUT))
+             f"--metrics-port={free_port()}", "--no-ray-load"],  # simulated heads: no Ray
+            env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def pods(self, cluster: str) -> int:
         out = self.kubectl("get", "pods", "-A", "-l", f"ray-cluster-name={cluster}", "-o",

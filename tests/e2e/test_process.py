@@ -29,6 +29,9 @@ from sim import serve
 from sim.clusters import cluster_object
 from tests.helpers import free_port, logged, until
 
+NO_RAY = ["--no-ray-load"]
+"""Simulated heads run no Ray: reading their load would only look up `*.svc` names."""
+
 
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[tuple[Path, KubeApi]]:
@@ -46,7 +49,7 @@ def test_the_process_brings_a_cluster_up_and_releases_its_lease(
     metrics = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
-         "e2e", "--metrics-port", str(metrics)],
+         "e2e", "--metrics-port", str(metrics), *NO_RAY],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         api.create("rayclusters", "ray", cluster_object("ray", "alpha", 2, 3))
@@ -100,7 +103,7 @@ def test_replicas_elect_one_leader_and_hand_over_on_sigterm(
     def replica(identity: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
-             "ha", "--metrics-port", str(free_port()), "--leader-elect"],
+             "ha", "--metrics-port", str(free_port()), "--leader-elect", *NO_RAY],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "POD_NAME": identity, "POD_NAMESPACE": "ops"})
 
@@ -150,7 +153,7 @@ def test_a_cluster_the_engine_rejects_is_an_error_with_a_warning_and_others_run(
     api.create("rayclusters", "ray", cluster_object("ray", "good", 1, 3))
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
-         "e2e", "--metrics-port", str(free_port())],
+         "e2e", "--metrics-port", str(free_port()), *NO_RAY],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         def settled() -> bool:
@@ -181,7 +184,7 @@ def test_an_api_unreachable_at_start_is_retried_and_not_ready_meanwhile(
     serve.write_kubeconfig(config, port)  # nothing listens there yet
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapters", "--kubeconfig", str(config), "--operator-name",
-         "e2e", "--metrics-port", str(metrics)],
+         "e2e", "--metrics-port", str(metrics), *NO_RAY],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def status(path: str) -> int:
