@@ -331,14 +331,29 @@ def show(head: dict[str, Any], rows: list[dict[str, Any]], console: Console) -> 
     console.print(f"[bold]ray-operator benchmarks[/bold]  commit {head['commit']}  "
                   f"Python {head['python']}  engine {head['engine']}  {head['machine']}  "
                   f"{head['date']}")
-    table = Table(show_lines=False)
-    for column in ("benchmark", "median", "min", "max", "unit", "target", "ok", "note"):
+    table = Table(show_lines=False, width=min(console.width, WIDTH))
+    for column in ("benchmark", "median", "min-max", "unit", "target", "ok", "note"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        ok = {True: "[green]yes[/green]", False: "[red]no[/red]", None: ""}[r["meets_target"]]
-        table.add_row(r["name"], _num(r["median"]), _num(r["min"]), _num(r["max"]), r["unit"],
-                      r["target"], ok, r["note"])
+        ok = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r["meets_target"]]
+        table.add_row(r["name"], _num(r["median"]), f"{_num(r['min'])}-{_num(r['max'])}",
+                      r["unit"], r["target"], ok, r["note"])
     console.print(table)
+    console.print(verdict(rows))
+
+
+WIDTH = 100
+"""The table fits a 100-column terminal (wrapping names and notes in their cells)."""
+
+
+def verdict(rows: list[dict[str, Any]]) -> str:
+    """One line: how many figures with a target met it, and which did not."""
+    judged = [r for r in rows if r["meets_target"] is not None]
+    short = [r["name"] for r in judged if not r["meets_target"]]
+    line = f"{len(judged) - len(short)} of {len(judged)} figures with a target met it"
+    if short:
+        line += f"; short: {'; '.join(dict.fromkeys(short))}"
+    return line + f" ({len(rows) - len(judged)} more figures are measured without a target)"
 
 
 def _num(value: float) -> str:
@@ -385,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = SCALES[args.scale]
     head = header() | {"scale": args.scale}
     rows: list[dict[str, Any]] = []
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = Console(width=None if sys.stdout.isatty() else WIDTH)
     for name in wanted:
         with console.status(f"running {name} ({args.scale})"):
             rows.extend(BENCHMARKS[name](scale))
