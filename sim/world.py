@@ -6,14 +6,10 @@ scenario and seed give the same run, byte for byte (the trace proves it). After 
 callback the operators drain their inboxes: the API's watch notifications reach every
 operator whose scope covers the object, exactly as a watch would deliver them.
 
-Models:
-- kubelet and scheduler (kwok-style stages): a new pod is bound to a node with room (or
-  stays Pending, unschedulable), goes Running after `podStartup.delay` plus up to `jitter`,
-  gets an IP; a deleted pod stops after a short grace and disappears;
-- Ray: see `sim.ray`; a cluster's Ray is up while its head pod's Ray is; workers join it;
-- load reports every 5 s per cluster, to the operators covering it.
-
-Invariants checked during the run become `violations` (docs/simulator.md).
+This module is the loop and the operator installs; the roles live beside it: the kubelet and
+scheduler in `sim.nodes`, Ray and its load reports in `sim.raylink` (over the model of
+`sim.ray`), the checks in `sim.invariants`, the scenario's steps in `sim.timeline` and the
+run's story in `sim.story`.
 """
 
 from __future__ import annotations
@@ -42,19 +38,6 @@ from sim.api import Api, Client
 from sim.scenario import Scenario
 from sim.timeline import Step
 
-LOAD_PERIOD = 5.0
-RAY_JOIN_DELAY = 1.0
-TERMINATION_GRACE = 1.0
-SAMPLE_PERIOD = 5.0
-
-
-@define
-class Capacity:
-    name: str
-    cpu: float
-    memory: float
-    gpu: float
-
 
 @define
 class World:
@@ -68,7 +51,7 @@ class World:
     rng: random.Random = field(init=False)
     operators: dict[str, Operator] = field(factory=dict)
     ray: dict[ev.ClusterKey, raymodel.RayCluster] = field(factory=dict)
-    capacity: list[Capacity] | None = None
+    capacity: list[nodes.Capacity] | None = None
     bound: dict[tuple[str, str], tuple[int, dict[str, float]]] = field(factory=dict)
     unschedulable: list[tuple[str, str]] = field(factory=list)
     ips: int = 0
@@ -106,7 +89,8 @@ class World:
         self.rng = random.Random(self.scenario.seed)
         if self.scenario.nodes:
             self.capacity = [
-                Capacity(name=f"{pool.name}-{i}", cpu=pool.cpu, memory=pool.memory, gpu=pool.gpu)
+                nodes.Capacity(name=f"{pool.name}-{i}", cpu=pool.cpu, memory=pool.memory,
+                               gpu=pool.gpu)
                 for pool in self.scenario.nodes for i in range(pool.count)
             ]
 
@@ -135,7 +119,7 @@ class World:
         for spec in self.scenario.operators:
             if spec.installed:
                 self.start_operator(spec.name)
-        self.at(LOAD_PERIOD, functools.partial(raylink.load_reports, self))
+        self.at(raylink.LOAD_PERIOD, functools.partial(raylink.load_reports, self))
         if self.sampling:
             self.at(0.0, functools.partial(invariants.sample, self))
         self.flush()
