@@ -4,9 +4,10 @@ Every `interval` seconds the loop asks `due` which clusters to read: those this 
 whose head pod runs. Each read (`adapters.ray_load.read`) runs on a small thread pool, so a
 slow or unreachable head never stalls the loop or the other clusters; at most one read per
 cluster is in flight. A finished read is handed back through `deliver` (the process queues it
-as an engine event). A head that cannot be read is normal while Ray starts. Once its load has been read, `grace`
-seconds without a good read give the cluster one `RayUnreachable`, which the engine treats
-as autoscaling failing (AutoscalingExceptionRecovery, a head restart). A head never read
+as an engine event). A head that cannot be read is normal while Ray starts. Once its load
+has been read, `grace` seconds without a good read give the cluster one `RayUnreachable`,
+which the engine treats as autoscaling failing (AutoscalingExceptionRecovery, a head
+restart). A head never read
 since its pod started is not restarted for it: nothing shows Ray ever ran there (a
 simulated head, a head image without Ray, an address the operator cannot reach), and
 restarting would not change that. After `grace` seconds the operator says so once and the

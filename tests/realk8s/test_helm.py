@@ -8,6 +8,7 @@ says: its args, its environment and its ServiceAccount (a TokenRequest token), n
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from sim.serve import free_port
-from tests.helpers import until
+from tests.helpers import STAMP, until
 from tests.realk8s.plane import Plane, namespace, operator_command
 
 pytestmark = pytest.mark.realk8s
@@ -101,7 +102,8 @@ def test_one_release_then_a_cluster_only_release_then_an_upgrade_and_uninstall(
         check=False).stdout, seconds=90)
     log = releases.log()
     mine = [line for line in log.splitlines() if line.startswith("example-cluster2,hw:")]
-    assert mine and all(",hw: " in line for line in mine)  # `kubectl logs | grep` by prefix
+    assert mine and all(re.match(rf"example-cluster2,hw:{STAMP} [A-Z]+ ", line)
+                        for line in mine)  # `kubectl logs | grep` by prefix
     assert "Forbidden" not in log and "403" not in log, log
 
 
