@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench import apiserver as ba
@@ -336,10 +337,11 @@ def show(head: dict[str, Any], rows: list[dict[str, Any]], console: Console) -> 
         table.add_column(column, overflow="fold")
     for r in rows:
         ok = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r["meets_target"]]
-        table.add_row(r["name"], _num(r["median"]), f"{_num(r['min'])}-{_num(r['max'])}",
-                      r["unit"], r["target"], ok, r["note"])
+        table.add_row(escape(r["name"]), _num(r["median"]),
+                      f"{_num(r['min'])}-{_num(r['max'])}", r["unit"], r["target"], ok,
+                      escape(r["note"]))
     console.print(table)
-    console.print(verdict(rows))
+    console.print(verdict(rows), markup=False, highlight=False)
 
 
 WIDTH = 100
