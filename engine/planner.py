@@ -43,7 +43,6 @@ from engine.spec import PodType
 NO_CLUSTER = claiming.NO_CLUSTER
 
 
-
 def plan(state: st.State, now: float) -> tuple[act.Action, ...]:
     """The actions to take now for every cluster that changed or is due."""
     if not state.synced:
