@@ -21,7 +21,6 @@ NO_CLUSTER: ev.ClusterKey = ("", "")
 """The key of actions about the install rather than a cluster (lease timers, its logs)."""
 
 
-
 def read_claim(state: State, cs: ClusterState, event: ev.ClusterSeen) -> None:
     meta = event.obj.get("metadata") or {}
     cs.claim_rv = str(meta.get("resourceVersion") or "")
@@ -53,7 +52,6 @@ def lease_seen(state: State, event: ev.LeaseSeen) -> None:
         peer.renewed = event.renewed
         peer.observed_at = event.at
         peer.seconds = event.seconds
-
 
 def _rival_seen(state: State, event: ev.LeaseSeen) -> None:
     ns = event.namespace
@@ -116,7 +114,7 @@ def claim_result(
         cs.claim_refused = cs.claim_rv
         cs.claim_writing = None
         lc.notice(state, cs, "ClaimRejected",
-               f"the API server refused this install's claim on the cluster: {event.reason}")
+                  f"the API server refused this install's claim on the cluster: {event.reason}")
         return
     if not ok or event.outcome == ev.CONFLICT:  # the watch brings the claim that won
         cs.asked_at = cs.contended_at = -math.inf  # not written: may be tried again
@@ -125,7 +123,6 @@ def claim_result(
         cs.claim_confirmed, cs.claim_replaced = cs.claim_writing
         lc.mark(state, cs.key)  # the claim seen may be the one just confirmed: act on it
     cs.claim_writing = None
-
 
 def next_lease_due(state: State) -> float:
     """When the next renewal of this install's leases is due (none in flight counted; where
@@ -142,12 +139,10 @@ def next_lease_due(state: State) -> float:
         due = min(due, at)
     return due
 
-
 def mark_namespace(state: State, namespace: str) -> None:
     for key in state.clusters:
         if key[0] == namespace:
             state.dirty[key] = None
-
 
 def lease_fresh(state: State, namespace: str, now: float) -> bool:
     """Whether this install's own lease in `namespace` lets it act now (the fence), and no
@@ -159,16 +154,13 @@ def lease_fresh(state: State, namespace: str, now: float) -> bool:
         return False
     return own is not None and now < own.renewed_at + state.install.fence_seconds
 
-
 def rival_alive(state: State, namespace: str, now: float) -> bool:
     """Whether a newer process of this install is alive in `namespace` (we stand down)."""
     rival = state.rivals.get(namespace)
     return rival is not None and now < rival.until
 
-
 def alive_until(state: State, cs: ClusterState, install: str) -> float:
     """Until when `install` counts as alive in `cs`'s namespace, by this install's clock.
-
     A lease never seen there gives the install one lease duration from when its claim was
     first seen (its lease may simply not have arrived yet); a deleted one, nothing.
     """
@@ -179,7 +171,6 @@ def alive_until(state: State, cs: ClusterState, install: str) -> float:
     if peer.gone:
         return -math.inf
     return peer.observed_at + peer.seconds
-
 
 def may_act(state: State, cs: ClusterState, now: float) -> bool:
     """Whether this install may write to `cs` now: its claim names us, no live narrower
@@ -193,7 +184,6 @@ def may_act(state: State, cs: ClusterState, now: float) -> bool:
     return claims.verdict(me, cs.claim, alive=_alive(state, cs, now),
                           confirmed=cs.claim_confirmed == cs.claim.fence) is claims.Verdict.ACT
 
-
 def _alive(state: State, cs: ClusterState, now: float) -> dict[str, bool]:
     claim = cs.claim
     if claim is None:
@@ -205,7 +195,7 @@ def _alive(state: State, cs: ClusterState, now: float) -> dict[str, bool]:
 
 
 def claim_verdict(state: State, me: claims.Install, cs: ClusterState, now: float,
-           out: list[act.Action]) -> tuple[bool, str]:
+                  out: list[act.Action]) -> tuple[bool, str]:
     """Act on the claim of `cs`: return whether this install acts on it now, and the
     conflict to show in its status ("" for none)."""
     if not lease_fresh(state, cs.key[0], now):
@@ -277,7 +267,6 @@ def _write_claim(cs: ClusterState, claim: claims.Claim, reason: str,
     out.append(act.WriteClaim(cluster=cs.key, claim=claim.encode(), resource_version=cs.claim_rv,
                               reason=reason))
 
-
 def plan_leases(state: State, now: float, out: list[act.Action]) -> None:
     """Renew this install's lease in every namespace where it sees clusters, when due."""
     me = state.install
@@ -321,9 +310,8 @@ def record_rivals(state: State, now: float) -> None:
         else:
             del state.rivals[ns]
 
-
 def record_claim(state: State, cs: ClusterState, action: Any, now: float,
-                  moved: dict[ev.ClusterKey, None]) -> None:
+                 moved: dict[ev.ClusterKey, None]) -> None:
     cs.claim_inflight = True
     fence = action.fence
     mine = state.install is not None and fence.rpartition("/")[0] == state.install.name
@@ -333,7 +321,6 @@ def record_claim(state: State, cs: ClusterState, action: Any, now: float,
         cs.contended_at = now
     elif action.reason == "ask":
         cs.asked_at = now
-
 
 def record_lease(state: State, action: act.RenewLease, now: float) -> None:
     own = state.own_leases[action.namespace]

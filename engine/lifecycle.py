@@ -160,7 +160,7 @@ def notice(state: State, cs: ClusterState, reason: str, message: str, *,
 
 
 def tell(cs: ClusterState, kind: str, reason: str, level: str, message: str,
-          out: list[act.Action]) -> None:
+         out: list[act.Action]) -> None:
     """The same news as a Kubernetes Event on the cluster and as a prefixed log line."""
     out.append(act.EmitEvent(cluster=cs.key, type=kind, reason=reason, message=message,
                              uid=cs.uid))

@@ -33,9 +33,9 @@ def action_result(state: State, event: ev.ActionResult) -> None:
         if cs.told:  # allowed again: the next refusal is news
             cs.told.pop(f"Forbidden/{kind}", None)
     elif outcome == ev.FORBIDDEN:
-        lc.notice(state, cs, "Forbidden", f"the API server forbids {_WHAT.get(kind, kind)}: "
-                                       f"{event.reason} (retried with backoff)",
-               key=f"Forbidden/{kind}")
+        message = (f"the API server forbids {_WHAT.get(kind, kind)}: {event.reason} "
+                   "(retried with backoff)")
+        lc.notice(state, cs, "Forbidden", message, key=f"Forbidden/{kind}")
     handler = _RESULTS.get(kind)
     if handler is not None:
         handler(state, cs, target, ok, event)
@@ -61,7 +61,7 @@ def _create_result(
     pods.drop_creating(cs, name)
     if event.outcome == ev.REJECTED:  # the same pod would be refused again
         lc.fail(state, cs, event.at, "RejectedByApiServer",
-             f"the API server refused pod {name}: {event.reason}")
+                f"the API server refused pod {name}: {event.reason}")
         return
     lc.retry_later(state, cs, event.at)
     lc.mark(state, cs.key)
@@ -96,7 +96,7 @@ def _service_result(
         lc.wake(state, cs.key, cs.service_retry_at)
     elif outcome == ev.REJECTED:
         lc.fail(state, cs, event.at, "RejectedByApiServer",
-             f"the API server refused the head Service {name}: {event.reason}")
+                f"the API server refused the head Service {name}: {event.reason}")
     else:
         lc.retry_later(state, cs, event.at)
     cs.service_inflight = ""
@@ -107,7 +107,7 @@ def _status_result(
 ) -> None:
     if event.outcome == ev.REJECTED:  # kept as sent: the same status is not sent again
         lc.notice(state, cs, "StatusRejected",
-               f"the API server refused this cluster's status: {event.reason}")
+                  f"the API server refused this cluster's status: {event.reason}")
     elif not ok or event.outcome == ev.CONFLICT:
         cs.status_sent = None
         lc.retry_later(state, cs, event.at)

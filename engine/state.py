@@ -120,7 +120,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     except Exception as exc:  # reading it failed in a way no check foresaw: a bulkhead
         cs.problems = ""
         lc.fail(state, cs, event.at, "InternalError",
-             f"the RayCluster could not be read: {errors.describe(exc)}")
+                f"the RayCluster could not be read: {errors.describe(exc)}")
         return
     old = cs.spec
     if cs.problems or old is None:
@@ -138,7 +138,7 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     pods.recount(cs)
     cs.needs_update = True
     lc.move(state, cs, Trigger.SPEC_HEAD_CHANGED if head_changed else Trigger.SPEC_ACCEPTED,
-          event.at)
+            event.at)
     lc.mark(state, cs.key)
 
 

@@ -193,7 +193,7 @@ def timestamp(seconds: float) -> str:
 
 
 def record_sent(cs: ClusterState, status: Mapping[str, Any], now: float,
-                 sig: Signature | None = None) -> None:
+                sig: Signature | None = None) -> None:
     old = cs.status_sent
     if sig is None:
         sig = signature_of(status)
@@ -204,5 +204,5 @@ def record_sent(cs: ClusterState, status: Mapping[str, Any], now: float,
 
 
 def record_status(state: State, cs: ClusterState, action: Any, now: float,
-                   moved: dict[ev.ClusterKey, None]) -> None:
+                  moved: dict[ev.ClusterKey, None]) -> None:
     record_sent(cs, action.status, now, action.signature)

@@ -227,7 +227,7 @@ class Api:
             resource_version = (patch.get("metadata") or {}).get("resourceVersion")
         old = self._existing(resource, namespace, name, resource_version)
         body = objects.merge(old, {k: v for k, v in patch.items()
-                           if k != "status" or resource not in WITH_STATUS})
+                                   if k != "status" or resource not in WITH_STATUS})
         for fixed in ("name", "namespace", "uid", "creationTimestamp", "generation",
                       "resourceVersion", "deletionTimestamp"):
             if fixed in old["metadata"]:

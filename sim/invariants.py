@@ -130,7 +130,7 @@ def bounds_checks(world: World) -> None:
             have = seen["workers"].get(pod_type.get("name"), 0)
             if isinstance(top, int) and have > top:
                 world.violations.append(f"end: {ns}/{name}: {have} live workers of type "
-                                       f"{pod_type.get('name')} above maxWorkers {top}")
+                                        f"{pod_type.get('name')} above maxWorkers {top}")
     for (ns, pod_name), pod in sorted(world.api.objects["pods"].items()):
         cluster = (pod["metadata"].get("labels") or {}).get(LABEL_CLUSTER)
         if cluster and (ns, cluster) not in world.api.objects["rayclusters"] and not pod[
@@ -167,8 +167,8 @@ def landed(world: World, client: Client, verb: str, resource: str, obj: dict[str
     if claim is None or claim.install != op:
         holder = f"{claim.install} (epoch {claim.epoch})" if claim else "nobody"
         world.violations.append(f"t={world.now:g}: {op} wrote ({verb} {resource} "
-                               f"{meta['name']}) to {key[0]}/{key[1]} while its claim "
-                               f"names {holder}")
+                                f"{meta['name']}) to {key[0]}/{key[1]} while its claim "
+                                f"names {holder}")
         return
     acted(world, op, key, claim)
 
@@ -192,7 +192,7 @@ def acted(world: World, op: str, key: ev.ClusterKey, claim: claims.Claim) -> Non
     for other, epoch in acted.items():
         if other != op and epoch == claim.epoch:
             world.violations.append(f"t={world.now:g}: {key[0]}/{key[1]} acted on by "
-                                   f"{other} and {op} in epoch {epoch}")
+                                    f"{other} and {op} in epoch {epoch}")
     acted[op] = claim.epoch
 
 
@@ -201,7 +201,7 @@ def on_action(world: World, op: Operator, action: act.Action) -> None:
     key = action.cluster
     if key != ("", "") and not op.covers(key[0]):
         world.violations.append(f"t={world.now:g}: {op.name} acted on {key[0]}/{key[1]}, "
-                               "outside its scope")
+                                "outside its scope")
     if isinstance(action, act.PatchStatus):
         story.status_written(world, f"{key[0]}/{key[1]}", action.status)
         desired = action.status.get("desiredWorkers")
@@ -216,5 +216,5 @@ def on_action(world: World, op: Operator, action: act.Action) -> None:
         node = rc.nodes.get(action.name) if rc else None
         if node is not None and node.running:
             world.violations.append(f"t={world.now:g}: {key[0]}/{key[1]}: worker "
-                                   f"{action.name} removed as idle while "
-                                   f"{node.running} tasks ran on it")
+                                    f"{action.name} removed as idle while "
+                                    f"{node.running} tasks ran on it")

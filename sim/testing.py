@@ -102,7 +102,7 @@ class WorldMachine(RuleBasedStateMachine):
         resource = "rayclusters" if verb == "patch_status" else "pods"
         note(f"fail the next {count} {verb} {resource} with {status}")
         self.world.do("apiFaults", {"verb": verb, "resource": resource, "status": status,
-                                     "count": count})
+                                    "count": count})
 
     @rule(duration=st.sampled_from([5.0, 30.0, 90.0]))
     def watch_cut(self, duration: float) -> None:
@@ -228,7 +228,7 @@ class InstallsMachine(RuleBasedStateMachine):
         stop acting before its peers may take its clusters over."""
         note(f"the next {count} lease renewals of {spec.name} fail")
         self.world.do("apiFaults", {"verb": "patch", "resource": "leases", "status": 500,
-                                     "count": count, "operator": spec.name})
+                                    "count": count, "operator": spec.name})
 
     @rule(seconds=st.sampled_from([1.0, 5.0, 12.0, 20.0]))
     def wait(self, seconds: float) -> None:

@@ -293,8 +293,8 @@ def _run_watch_cut(world: World, args: dict[str, Any]) -> None:
 
 def _run_api_faults(world: World, args: dict[str, Any]) -> None:
     world.api.faults.append(Fault(verb=args["verb"], resource=args["resource"],
-                                 status=args["status"], count=args["count"],
-                                 client=args.get("operator") or ""))
+                                  status=args["status"], count=args["count"],
+                                  client=args.get("operator") or ""))
     story.tell(world, "", f"the API fails the next {args['count']} {args['verb']} "
                           f"{args['resource']} calls with {args['status'] or 'a timeout'}")
 

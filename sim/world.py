@@ -169,7 +169,7 @@ class World:
                       resume=self._resume_for(name, install.instance))
         if self.trace_out is not None:
             self.write({"t": self.now, "kind": "restart", "operator": name, "cluster": None,
-                         "type": "OperatorStarted", "install": attrs.asdict(install)})
+                        "type": "OperatorStarted", "install": attrs.asdict(install)})
         self.operators[name] = op
         self.relist(op)
 
@@ -234,7 +234,7 @@ class World:
             return
         body = codec.event_to_dict(item) if kind == "event" else codec.action_to_dict(item)
         self.write({"t": self.now, "kind": kind, "operator": op.name,
-                     "cluster": body.get("cluster"), **body})
+                    "cluster": body.get("cluster"), **body})
 
     def write(self, line: dict[str, Any]) -> None:
         assert self.trace_out is not None
