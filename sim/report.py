@@ -13,7 +13,7 @@ from rich.table import Table
 
 from engine import claims, codec, planner
 from engine import state as st
-from sim import invariants
+from sim import invariants, story
 from sim.world import World
 
 
@@ -52,8 +52,8 @@ def summary(world: World, *, wall_seconds: float) -> dict[str, Any]:
                       "tasks": sum(n for _, n in waits)},
         "api_calls": dict(sorted(world.api.calls.items())),
         "violations": world.violations,
-        "story": [{"at": line.at, "cluster": line.cluster, "text": line.text}
-                  for line in world.story],
+        "story": [{"at": line.at, "cluster": line.cluster, "text": line.text,
+                   "kind": line.kind} for line in world.story],
         "story_untold": world.untold,
         "deleted": sorted({line.cluster for line in world.story if line.text == "deleted"}
                           - set(clusters)),
@@ -180,9 +180,9 @@ def plot(world: World, path: str) -> None:
             ax.step([p[0] for p in wanted], [p[1] for p in wanted], where="post",
                     linestyle="--", label="desired (decided)")
         for line in world.story:
-            if line.cluster != name or not _marked(line.text):
+            if line.cluster != name or line.kind == story.STATUS:
                 continue
-            demand = line.text.startswith(("workload", "request_resources"))
+            demand = line.kind == story.DEMAND
             ax.axvline(line.at, color="tab:red" if demand else "tab:gray", linewidth=0.8,
                        linestyle=":")
             ax.annotate(line.text.split(":")[0].split(" (")[0], (line.at, 1.0),
@@ -199,12 +199,6 @@ def plot(world: World, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def _marked(text: str) -> bool:
-    """Story lines that are steps of the scenario (not what the operators made of them)."""
-    return not text.startswith(("scaling", "Running", "starting its head", "restarting",
-                                "Error"))
 
 
 def replay(lines: Iterable[str]) -> tuple[bool, str, int]:

@@ -20,16 +20,22 @@ LIMIT = 10_000
 """Lines kept at most (a long run keeps its first ones and counts the rest)."""
 
 
+STEP = "step"  # a step of the scenario
+DEMAND = "demand"  # a step that adds work for Ray (the plot marks it apart)
+STATUS = "status"  # what an operator made of it, from the status it wrote
+
+
 @frozen
 class Line:
     at: float
     cluster: str  # ns/name, or "" for the world (an operator, the API)
     text: str
+    kind: str = STEP
 
 
-def tell(world: World, cluster: str, text: str) -> None:
+def tell(world: World, cluster: str, text: str, kind: str = STEP) -> None:
     if len(world.story) < LIMIT:
-        world.story.append(Line(world.now, cluster, text))
+        world.story.append(Line(world.now, cluster, text, kind))
     else:
         world.untold += 1
 
@@ -62,24 +68,28 @@ def edited(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return "updated live: " + (", ".join(changes) if changes else "no change to the spec")
 
 
+PHASES = {"Running": "Running", "Updating": "starting its head",
+          "AutoscalingExceptionRecovery": "restarting Ray (restart {restarts})",
+          "Error": "Error: {message}"}
+"""How a phase written to the status is told."""
+
+
 def status_written(world: World, cluster: str, status: Mapping[str, Any]) -> None:
     """An operator wrote a status: tell a new phase and a new number of desired workers."""
     phase = status.get("phase")
     desired = status.get("desiredWorkers")
     last_phase, last_desired = world.told.get(cluster, ("", -1))
     if isinstance(phase, str) and phase and phase != last_phase:
-        restarts = status.get("autoscalerRetries") or 0
-        tell(world, cluster, {"Running": "Running",
-                              "Updating": "starting its head",
-                              "AutoscalingExceptionRecovery": f"restarting Ray (restart "
-                                                              f"{restarts})",
-                              "Error": f"Error: {status.get('message', '')}"}.get(phase, phase))
+        told = PHASES[phase].format(restarts=status.get("autoscalerRetries") or 0,
+                                    message=status.get("message", "")) \
+            if phase in PHASES else phase
+        tell(world, cluster, told, STATUS)
         last_phase = phase
     if isinstance(desired, Mapping):
         total = sum(n for n in desired.values() if isinstance(n, int))
         if total != max(last_desired, 0):
             verb = "scaling up" if total > max(last_desired, 0) else "scaling down"
             types = ", ".join(f"{t} {n}" for t, n in sorted(desired.items()) if n)
-            tell(world, cluster, f"{verb} to {total} workers ({types or 'none'})")
+            tell(world, cluster, f"{verb} to {total} workers ({types or 'none'})", STATUS)
         last_desired = total
     world.told[cluster] = (last_phase, last_desired)

@@ -205,14 +205,14 @@ def _run_workload(world: World, args: dict[str, Any]) -> None:
     world.demand_since.setdefault(key, world.now)
     story.tell(world, args["cluster"], "workload: " + ", ".join(
         f"{t['count']} tasks of {_shape(t['resources'])} for {t['duration']:g} s"
-        for t in args["tasks"]))
+        for t in args["tasks"]), story.DEMAND)
     raylink.place(world, rc)
 
 
 def _run_request_resources(world: World, args: dict[str, Any]) -> None:
     raylink.ray_cluster(world, _key(args["cluster"])).requests = list(args["bundles"])
     story.tell(world, args["cluster"], "request_resources: " + (", ".join(
-        f"{n} x {_shape(b)}" for b, n in args["bundles"]) or "withdrawn"))
+        f"{n} x {_shape(b)}" for b, n in args["bundles"]) or "withdrawn"), story.DEMAND)
 
 
 def _pick(world: World, args: dict[str, Any]) -> tuple[str, str] | None:
