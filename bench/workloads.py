@@ -78,7 +78,7 @@ class InstantWorld:
             self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
                                               outcome=ev.DONE))
             self.queue.append(ev.PodGone(cluster=action.cluster, at=now, name=action.name))
-        elif isinstance(action, act.ApplyService | act.PatchStatus):
+        elif isinstance(action, act.ApplyService | act.PatchStatus | act.DrainNode):
             self.queue.append(ev.ActionResult(cluster=action.cluster, at=now, action=action.ref,
                                               outcome=ev.DONE))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import define, field
 
@@ -26,6 +26,17 @@ from engine import state as st
 from engine.labels import LABEL_CLUSTER
 
 TraceHook = Callable[[str, "Operator", Any], None]
+
+
+class RayLink(Protocol):
+    """How the operator reaches the Ray heads of its clusters (the API reaches Kubernetes).
+
+    `drain` asks a cluster's head to drain one node (`engine.actions.DrainNode`) and returns
+    the answer as a result event, or None when the answer comes later (through the
+    process's inbox: a live head is asked off the main loop)."""
+
+    def drain(self, action: act.DrainNode, at: float) -> ev.ActionResult | None: ...
+
 CALLS = {act.RenewLease: -1, act.WriteClaim: -1, act.CreatePod: 0, act.DeletePod: 0,
          act.ApplyService: 1, act.PatchStatus: 2, act.EmitEvent: 3}
 """Actions that are API calls and spend the budget, by priority: leases and claims first (a
@@ -64,6 +75,7 @@ class Operator:
     clock: Callable[[], float] = lambda: 0.0
     resume: Callable[[float], None] = lambda at: None  # call `run` again at this time
     metrics: Metrics = field(factory=Metrics)
+    ray: RayLink | None = None  # None: no Ray link (drains are answered at once: no node)
 
     def __attrs_post_init__(self) -> None:
         self.metrics.watch_state(lambda: self.state)
@@ -211,6 +223,9 @@ class Operator:
             return
         if isinstance(action, act.EFFECTS):
             self.trace("write", self, action)
+        if type(action) is act.DrainNode:
+            self._drain(action, at)
+            return
         try:
             outcome = execute.execute(self.api, action, at, log=self._log_line,
                                       requeue=self._requeue, event_time=self.timestamp)
@@ -224,6 +239,20 @@ class Operator:
             if outcome.outcome == ev.FAILED_OUTCOME:
                 self.metrics.failed(action, execute.status_of(outcome.reason))
             self.inbox.append(outcome)
+
+    def _drain(self, action: act.DrainNode, at: float) -> None:
+        if self.ray is None:
+            self.inbox.append(execute.result(action, at, ev.DONE,
+                                             "no Ray link: the pod is deleted undrained"))
+            return
+        try:
+            answer = self.ray.drain(action, at)
+        except Exception as exc:  # the request could not even be sent
+            answer = execute.result(action, at, ev.FAILED_OUTCOME, errors.describe(exc))
+        if answer is not None:
+            if answer.outcome == ev.FAILED_OUTCOME:
+                self.metrics.failed(action, 0)
+            self.inbox.append(answer)
 
     def _engine_fault(self, event: ev.Event, exc: Exception) -> None:
         self.metrics.errors.labels(kind="engine", code="0").inc()

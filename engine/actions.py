@@ -56,6 +56,28 @@ class DeletePod:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class DrainNode:
+    """Ask the cluster's Ray head to drain the Ray node on worker pod `name` (at `ip`) before
+    the pod is deleted, as Ray's own autoscaler does: Ray refuses while work runs on the
+    node, and once it accepts it places nothing new there. The answer comes back as an
+    `ActionResult` (done: accepted, or no such node in Ray; refused: busy). `deadline` is
+    when the operator means to delete the pod at the latest (seconds, the engine's clock):
+    Ray shows it; `message` is Ray's reason message (`ray status` and Ray's logs show it)."""
+
+    cluster: ClusterKey
+    name: str
+    pod_type: str
+    ip: str
+    reason: str  # why the pod is removed (as `DeletePod.reason`)
+    message: str
+    deadline: float
+
+    @property
+    def ref(self) -> str:
+        return f"DrainNode/{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyService:
     """Create the head Service, or patch it to this manifest if it exists."""
 
@@ -172,10 +194,10 @@ class RenewLease:
         return f"RenewLease/{self.namespace}"
 
 
-Action = (CreatePod | DeletePod | ApplyService | PatchStatus | EmitEvent | Log | Requeue
-          | WriteClaim | RenewLease)
+Action = (CreatePod | DeletePod | DrainNode | ApplyService | PatchStatus | EmitEvent | Log
+          | Requeue | WriteClaim | RenewLease)
 copyable(*get_args(Action))
-EFFECTS = (CreatePod, DeletePod, ApplyService, PatchStatus)
+EFFECTS = (CreatePod, DeletePod, DrainNode, ApplyService, PatchStatus)
 """Writes that act on a cluster: only its claim holder may make them (`engine.claims`)."""
-RESULTS = (CreatePod, DeletePod, ApplyService, PatchStatus, WriteClaim, RenewLease)
+RESULTS = (CreatePod, DeletePod, DrainNode, ApplyService, PatchStatus, WriteClaim, RenewLease)
 """Actions that call the API and report an `ActionResult`; events and logs do not."""

@@ -207,17 +207,19 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     load = cs.load
     types = node_types(cs, _runtime_resources(cs, load) if load is not None else {})
     terminate: list[tuple[str, str]] = []
+    going = _going(cs) if cs.draining or cs.drained else set()
     if enforce:
         deleting = cs.deleting
         dead = ev.DEAD_PHASES
         workers = [
             p for p in cs.pods.values()
             if p.role == ev.WORKER and not p.terminating and p.phase not in dead
-            and p.name not in deleting
+            and p.name not in deleting and p.name not in going
         ]
+        held = {n for n, until in cs.held.items() if now < until} if cs.held else set()
         terminate = _enforce(cs, types, workers, last_use(cs, now) if load is not None else {},
-                             now, idle=idle)
-    runs, counts, connected = _node_runs(cs, types, {name for name, _ in terminate})
+                             now, idle=idle, held=held)
+    runs, counts, connected = _node_runs(cs, types, {name for name, _ in terminate} | going)
     launch = scheduler.decide(
         types=types,
         head_type=spec.head_pod_type,
@@ -236,6 +238,17 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
         to_launch.pop(spec.head_pod_type, None)
     return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled,
                     types=types)
+
+
+def _going(cs: ClusterState) -> set[str]:
+    """Live workers being drained (`engine.drains`): on their way out, so no pass decides
+    about them again or packs demand onto them (Ray places nothing on a draining node)."""
+    out = set()
+    for name in (*cs.draining, *cs.drained):
+        pod = cs.pods.get(name)
+        if pod is not None and pod.live and name not in cs.deleting:
+            out.add(name)
+    return out
 
 
 def _node_runs(
@@ -313,7 +326,10 @@ def _enforce(
     now: float,
     *,
     idle: bool,
+    held: set[str],
 ) -> list[tuple[str, str]]:
+    """The constraints of step 1 (module docstring): which workers go, and why. A worker
+    in `held` (Ray refused to drain it a moment ago: busy) stays whatever its reason."""
     spec = cs.spec
     assert spec is not None
     last_used = {p.name: by_ip[p.ip] for p in workers if p.ip in by_ip}
@@ -325,6 +341,9 @@ def _enforce(
     out: list[tuple[str, str]] = []
     for pod in ordered:
         t = spec.pod_types.get(pod.pod_type)
+        if pod.name in held:
+            kept[pod.pod_type] += 1
+            continue
         if t is None:
             out.append((pod.name, NOT_IN_TYPES))
             continue

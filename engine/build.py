@@ -15,6 +15,7 @@ from engine import (
     actions,
     autoscaler,
     claiming,
+    drains,
     events,
     lifecycle,
     load,
@@ -33,7 +34,7 @@ from engine import (
 # Python.
 MODULES: tuple[ModuleType, ...] = (
     events, actions, records, lifecycle, state, pods, load, claiming, results, status,
-    planner, autoscaler, scheduler, packing,
+    planner, autoscaler, scheduler, packing, drains,
 )
 
 

@@ -23,8 +23,8 @@ EVENT_TYPES: dict[str, type] = {
 }
 ACTION_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (act.CreatePod, act.DeletePod, act.ApplyService, act.PatchStatus, act.EmitEvent,
-                act.Log, act.Requeue, act.WriteClaim, act.RenewLease)
+    for cls in (act.CreatePod, act.DeletePod, act.DrainNode, act.ApplyService, act.PatchStatus,
+                act.EmitEvent, act.Log, act.Requeue, act.WriteClaim, act.RenewLease)
 }
 
 

@@ -194,13 +194,15 @@ FAILED_OUTCOME = "failed"
 CONFLICT = "conflict"
 REJECTED = "rejected"  # the request itself is wrong (400, 413, 415, 422): it fails again
 FORBIDDEN = "forbidden"  # 403: RBAC, a quota or a policy refuses it for now
+REFUSED = "refused"  # Ray refused to drain a node: work runs on it (the pod is kept)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ActionResult:
     """What became of an action: `done`, `failed` (with reason), `conflict` (HTTP 409; for
     the head Service: a Service of its name that is not the cluster's), `rejected` (the API
-    refused the request as it is) or `forbidden` (HTTP 403).
+    refused the request as it is), `forbidden` (HTTP 403) or, for a drain, `refused` (Ray
+    keeps the node: it is busy; the reason is Ray's).
 
     `action` names it as `<ActionType>/<target>` (see `engine.actions.Action.ref`); a
     lease renewal's result names `(namespace, "")` as its cluster.

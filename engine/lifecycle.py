@@ -2,8 +2,8 @@
 
 `move` applies a trigger to the phase through the transition table (`engine.transitions`),
 counting restarts and backoff; `wake` asks the next plan to announce a timer; `fail` and
-`quarantine` put one cluster in phase Error (the bulkheads); `notice` and `tell` are how a
-cluster's news reaches its Events and the log.
+`quarantine` put one cluster in phase Error (the bulkheads); `notice`, `news` and `tell` are
+how a cluster's news reaches its Events and the log.
 """
 
 from __future__ import annotations
@@ -154,9 +154,16 @@ def notice(state: State, cs: ClusterState, reason: str, message: str, *,
     error is told once, not at every retry."""
     key = key or message
     if key not in cs.told:
-        cs.notices.append((reason, message))
+        cs.notices.append(("Warning", reason, message))
         cs.told[key] = None
         mark(state, cs.key)
+
+
+def news(state: State, cs: ClusterState, kind: str, reason: str, message: str) -> None:
+    """Have the next plan tell `message` as an Event of type `kind` and a log line (each
+    time: news, not a persistent condition)."""
+    cs.notices.append((kind, reason, message))
+    mark(state, cs.key)
 
 
 def tell(cs: ClusterState, kind: str, reason: str, level: str, message: str,

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import actions as act
-from engine import autoscaler, claiming, errors, manifests, pods, status
+from engine import autoscaler, claiming, drains, errors, manifests, pods, status
 from engine import events as ev
 from engine import lifecycle as lc
 from engine import state as st
@@ -181,7 +181,7 @@ def _record_nothing(state: st.State, cs: st.ClusterState, action: Any, now: floa
 def _record_event(state: st.State, cs: st.ClusterState, action: Any, now: float,
                   moved: dict[ev.ClusterKey, None]) -> None:
     if cs.notices:  # a notice told is done with
-        told = (action.reason, action.message)
+        told = (action.type, action.reason, action.message)
         cs.notices = [n for n in cs.notices if n != told]
 
 
@@ -192,6 +192,7 @@ _RECORDERS: dict[type, Any] = {
     act.EmitEvent: _record_event,
     act.Log: _record_nothing,
     act.WriteClaim: claiming.record_claim,
+    act.DrainNode: drains.record_drain,
 }
 
 
@@ -227,8 +228,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
     start = len(out)
     if cs.announce != math.inf:
         out.append(act.Requeue(cluster=cs.key, at=cs.announce))
-    for reason, message in cs.notices:  # recording the Events drops them
-        lc.tell(cs, "Warning", reason, "WARNING", message, out)
+    for kind, reason, message in cs.notices:  # recording the Events drops them
+        lc.tell(cs, kind, reason, "WARNING" if kind == "Warning" else "INFO", message, out)
     if now < cs.retry_at:  # a call failed: wait out the retry delay (a timer is set)
         return
     conflict = ""
@@ -254,6 +255,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
             pod = cs.pods[name]
             out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod.pod_type,
                                      reason="failed", uid=pod.uid))
+    if cs.drained:
+        drains.plan_deletes(cs, out)
     full = False
     if _can_scale(cs):
         if cs.needs_update:
@@ -332,11 +335,14 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
     decision = autoscaler.update(cs, now, idle=cs.load_fresh, enforce=terminate)
     if decision.terminate:
         by_group: dict[tuple[str, str], int] = defaultdict(int)
+        used = autoscaler.last_use(cs, now) if cs.load is not None else {}
         for name, reason in decision.terminate:
             pod = cs.pods[name]
             pod_type = pod.pod_type
-            out.append(act.DeletePod(cluster=cs.key, name=name, pod_type=pod_type,
-                                     reason=reason, uid=pod.uid))
+            message = (drains.idle_message(round(now - used[pod.ip]))
+                       if reason == autoscaler.IDLE and pod.ip in used
+                       else f"the operator removes this worker ({reason})")
+            drains.remove(cs, pod, reason, message, now, out)
             by_group[(pod_type, reason)] += 1
         for (pod_type, reason), n in by_group.items():
             message = f"Removing {n} nodes of type {pod_type} ({reason})."

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
+from engine import drains, load
 from engine import events as ev
 from engine import lifecycle as lc
-from engine import load
 from engine.phases import Phase
 from engine.records import CREATE_EXPECTATION_TTL, STATUS_PERIOD, ClusterState, Creating, State
 from engine.transitions import Trigger
@@ -180,6 +180,7 @@ def pod_gone(state: State, event: ev.PodGone) -> None:
     cs.settled = False
     pod = cs.pods.pop(event.name, None)
     ours = cs.deleting.pop(event.name, None) is not None
+    drains.forget(cs, event.name)
     if pod is None:
         drop_creating(cs, event.name)
         return
@@ -238,6 +239,7 @@ def add_deleting(cs: ClusterState, name: str, at: float) -> None:
     pod = cs.pods.get(name)
     if name in cs.deleting:
         return
+    drains.forget(cs, name)
     if pod is not None:
         unaccount(cs, pod)
         if pod.role == ev.HEAD:

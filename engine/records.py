@@ -152,12 +152,18 @@ class ClusterState:
     service_conflict_since: float = 0.0
     service_retry_at: float = -math.inf  # the head Service is applied again from then
     claim_refused: str = ""  # the resourceVersion at which the API refused our claim
-    notices: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) to tell
+    # (Event type, reason, message) to tell at the next plan
+    notices: list[tuple[str, str, str]] = field(default_factory=list)
     told: dict[str, None] = field(default_factory=dict)  # keys of notices told (not again)
     failed_calls: int = 0  # consecutive failed calls (the retry delay doubles with each)
     contended: str = ""  # the holder this install last reported a conflict against
     asked_at: float = -math.inf  # when this install last asked for a hand-over
     contended_at: float = -math.inf  # when it last wrote itself in as a contender
+    # workers drained before their delete (`engine.drains`): asked (pod -> why it goes),
+    # accepted by Ray (pod -> why), refused (pod -> when it may be asked again)
+    draining: dict[str, str] = field(default_factory=dict)
+    drained: dict[str, str] = field(default_factory=dict)
+    held: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

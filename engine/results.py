@@ -2,8 +2,8 @@
 
 A create acknowledged waits to be seen (it expires unseen after a while); a refused one is
 the cluster's error; a failed call backs the cluster off (`lifecycle.retry_later`); a 403 is
-told once as a Warning Event. Claim and lease results are
-folded by `engine.claiming`.
+told once as a Warning Event. Claim and lease results are folded by `engine.claiming`,
+drain answers by `engine.drains`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from engine import claiming, pods
+from engine import claiming, drains, pods
 from engine import events as ev
 from engine import lifecycle as lc
 from engine.records import CREATE_EXPECTATION_TTL, SERVICE_RECHECK, ClusterState, State
@@ -119,4 +119,5 @@ _RESULTS: dict[str, Callable[[State, ClusterState, str, bool, ev.ActionResult], 
     "ApplyService": _service_result,
     "PatchStatus": _status_result,
     "WriteClaim": claiming.claim_result,
+    "DrainNode": drains.drain_result,
 }

@@ -109,8 +109,15 @@ def _announce(cs: ClusterState, out: list[act.Action]) -> None:
 
 
 def desired_workers(cs: ClusterState, types: Iterable[str]) -> dict[str, int]:
-    """Workers per type the engine wants now: the live ones plus the creates in flight."""
-    return {t: cs.live.get(t, 0) + cs.inflight.get(t, 0) for t in types}
+    """Workers per type the engine wants now: the live ones plus the creates in flight,
+    less those being drained to go."""
+    desired = {t: cs.live.get(t, 0) + cs.inflight.get(t, 0) for t in types}
+    for name in (*cs.draining, *cs.drained):
+        pod = cs.pods.get(name)
+        if pod is not None and pod.live and name not in cs.deleting \
+                and desired.get(pod.pod_type, 0) > 0:
+            desired[pod.pod_type] -= 1
+    return desired
 
 
 def _status_dict(cs: ClusterState, now: float, sig: Signature, counts: dict[str, int],
@@ -166,10 +173,12 @@ def _add_decided(cs: ClusterState, desired: dict[str, int], out: list[act.Action
         if kind is act.CreatePod and action.role == ev.WORKER:  # type: ignore[union-attr]
             pod_type = action.pod_type  # type: ignore[union-attr]
             desired[pod_type] = desired.get(pod_type, 0) + 1
-        elif kind is act.DeletePod:
-            pod = cs.pods.get(action.name)  # type: ignore[union-attr]
+        elif kind is act.DeletePod or kind is act.DrainNode:
+            name = action.name  # type: ignore[union-attr]
+            pod = cs.pods.get(name)
             if (pod is not None and pod.role == ev.WORKER and pod.live
-                    and pod.name not in cs.deleting and desired.get(pod.pod_type, 0) > 0):
+                    and name not in cs.deleting and name not in cs.draining
+                    and name not in cs.drained and desired.get(pod.pod_type, 0) > 0):
                 desired[pod.pod_type] -= 1
 
 

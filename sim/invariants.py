@@ -2,8 +2,9 @@
 
 During the run: every write to a cluster comes from the install its claim names (no two
 installs act on one cluster, no stale one after a hand-over), no operator acts outside its
-scope, no worker is removed as idle while tasks run on it. At the end: the management graph
-(`engine.ownership`) holds, no type is above its maxWorkers, no pod outlives its cluster.
+scope, no worker is deleted while tasks run on it (drain before delete). At the end: the
+management graph (`engine.ownership`) holds, no type is above its maxWorkers, no pod
+outlives its cluster.
 Also the scenario's expectations, and the samples `--plot` draws. Each broken rule becomes
 a line in `violations` (docs/simulator.md).
 """
@@ -211,10 +212,11 @@ def on_action(world: World, op: Operator, action: act.Action) -> None:
         since = world.demand_since.pop(key, None)
         if since is not None:
             world.latencies.append(world.now - since)
-    if isinstance(action, act.DeletePod) and action.reason == "idle":
+    if isinstance(action, act.DeletePod) and op.may_write(action, world.now):
         rc = world.ray.get(key)
         node = rc.nodes.get(action.name) if rc else None
         if node is not None and node.running:
+            drained = "drained" if node.draining else "not drained"
             world.violations.append(f"t={world.now:g}: {key[0]}/{key[1]}: worker "
-                                    f"{action.name} removed as idle while "
-                                    f"{node.running} tasks ran on it")
+                                    f"{action.name} deleted ({action.reason}, {drained}) "
+                                    f"while {node.running} tasks ran on it")

@@ -112,8 +112,10 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
                      if isinstance(a, act.CreatePod) and a.role == ev.WORKER)
     return {
         "launch": dict(sorted(launch.items())),
-        "terminate": [{"pod": a.name, "reason": a.reason} for a in actions
-                      if isinstance(a, act.DeletePod)],
+        # workers to remove: a running one is drained first (its delete follows Ray's yes)
+        "terminate": [{"pod": a.name, "reason": a.reason,
+                       "drainFirst": isinstance(a, act.DrainNode)} for a in actions
+                      if isinstance(a, act.DeletePod | act.DrainNode)],
         "actions": [codec.action_to_dict(a) for a in actions],
     }
 

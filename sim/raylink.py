@@ -1,5 +1,6 @@
-"""Where pods meet Ray: a running pod's Ray joins its cluster, tasks are placed, and each
-head's load is reported to the operators that cover it every few seconds.
+"""Where pods meet Ray: a running pod's Ray joins its cluster, tasks are placed, each
+head's load is reported to the operators that cover it every few seconds, and the
+operators' drains are answered (`Drains`).
 
 The Ray model itself (nodes, tasks, placement, reports) is `sim.ray`; this module ties it
 to the simulated pods: a cluster's Ray is up while its head pod's Ray is.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from engine import actions as act
 from engine import events as ev
 from engine.labels import LABEL_CLUSTER, LABEL_KIND
 from sim import nodes
@@ -110,3 +112,31 @@ def load_reports(world: World) -> None:
                 world.reported[(op.name, key)] = versions
                 op.inbox.append(report)
     world.at(world.now + LOAD_PERIOD, functools.partial(load_reports, world))
+
+
+class Drains:
+    """The operators' link to the simulated Ray heads (`driver.operator.RayLink`): a drain
+    is answered as a real head's GCS would answer Ray's autoscaler. Ray refuses while tasks
+    run on the node; once it accepts, it places nothing new there (`sim.ray.RayNode.draining`).
+    A node Ray does not know (never joined, or gone) has nothing to drain: accepted."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def drain(self, action: act.DrainNode, at: float) -> ev.ActionResult:
+        rc = self.world.ray.get(action.cluster)
+        if rc is None or not rc.head_up:
+            return _answer(action, at, ev.FAILED_OUTCOME, "the Ray head does not answer")
+        node = rc.nodes.get(action.name)
+        if node is None:
+            return _answer(action, at, ev.DONE, "no such Ray node")
+        if node.running:
+            return _answer(action, at, ev.REFUSED,
+                           f"the node is busy: {node.running} tasks run on it")
+        node.draining = True
+        return _answer(action, at, ev.DONE)
+
+
+def _answer(action: act.DrainNode, at: float, outcome: str, reason: str = "") -> ev.ActionResult:
+    return ev.ActionResult(cluster=action.cluster, at=at, action=action.ref, outcome=outcome,
+                           reason=reason)

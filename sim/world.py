@@ -166,7 +166,8 @@ class World:
                       log=self._log_for(name), requeue=self._requeue_for(name),
                       trace=self._trace, clock=lambda: self.now,
                       budget=Budget(qps=spec.qps, burst=spec.burst) if spec.qps else None,
-                      resume=self._resume_for(name, install.instance))
+                      resume=self._resume_for(name, install.instance),
+                      ray=raylink.Drains(self) if self.kubelet else None)
         if self.trace_out is not None:
             self.write({"t": self.now, "kind": "restart", "operator": name, "cluster": None,
                         "type": "OperatorStarted", "install": attrs.asdict(install)})

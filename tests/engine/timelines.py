@@ -1,5 +1,6 @@
 """Random timelines for the engine's properties: two clusters, and steps that deliver
-replies and watch events out of order, report Ray load, advance time and kill pods."""
+replies and watch events out of order, report Ray load, advance time, kill pods and have Ray
+start or end work on a worker (which load reports, being a few seconds old, do not show)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ ops = st.one_of(
               st.integers(0, 30), st.sampled_from([0.0, 10.0, 400.0]),
               st.lists(st.sampled_from([1.0, 5.0, 30.0]), min_size=2, max_size=5)),
     st.tuples(st.just("kill"), st.sampled_from(KEYS), st.booleans()),
+    st.tuples(st.just("work"), st.integers(0, 1000), st.booleans()),
 )
 
 
@@ -65,6 +67,15 @@ def run(world: World, op: tuple[object, ...]) -> None:
                  if p.cluster == key and (p.role == ev.HEAD) == head]
         if names:
             world.kill(names[0])
+    elif kind == "work":  # Ray places a task on a running worker (never a drained one), or
+        _, index, start = op  # one ends
+        running = sorted(p.name for p in world.pods.values()
+                         if p.role == ev.WORKER and p.phase == ev.RUNNING and not p.deleting
+                         and p.name not in world.drained)
+        if start and running:
+            world.busy.add(running[int(index) % len(running)])  # type: ignore[call-overload]
+        elif not start and world.busy:
+            world.busy.discard(sorted(world.busy)[int(index) % len(world.busy)])  # type: ignore[call-overload]
 
 
 def encoded(actions: list[object]) -> list[str]:

@@ -51,6 +51,9 @@ class World:
     delta: bool = False  # send load reports as changes since the previous one
     idle_since: dict[str, float] = field(factory=dict)  # as a Ray head tracks it
     sent: dict[ev.ClusterKey, dict[str, ev.RayNode]] = field(factory=dict)
+    busy: set[str] = field(factory=set)  # workers Ray runs work on (it refuses to drain them)
+    drained: set[str] = field(factory=set)  # workers Ray accepted to drain
+    killed_busy: list[str] = field(factory=list)  # busy workers deleted undrained (a bug)
     # how the API answers an action: (outcome, reason), or None for done (it happens)
     answer: Callable[[act.Action], tuple[str, str] | None] = lambda action: None
 
@@ -85,7 +88,17 @@ class World:
             self.queue.append(self._result(action))
             self.queue.append(self._seen(pod, ev.PENDING, ip=""))
             self.queue.append(self._seen(pod, ev.RUNNING, ip=ip))
+        elif isinstance(action, act.DrainNode):
+            if action.name in self.busy:
+                self.queue.append(ev.ActionResult(
+                    cluster=action.cluster, at=self.now, action=action.ref,
+                    outcome=ev.REFUSED, reason="the node is busy"))
+            else:
+                self.drained.add(action.name)
+                self.queue.append(self._result(action))
         elif isinstance(action, act.DeletePod):
+            if action.name in self.busy and action.name not in self.drained:
+                self.killed_busy.append(action.name)
             if action.name in self.deleted:
                 self.double_deletes.append(action.name)
             self.deleted.add(action.name)
