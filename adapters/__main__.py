@@ -138,6 +138,7 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
         process.poller = Poller(deliver=process.deliver, log=log.info, clock=process.clock,
                                 template=args.ray_address, interval=args.ray_poll_seconds,
                                 grace=args.ray_grace_seconds)
+        op.ray = process.poller  # drains go to the heads the poller reads
     return process
 
 

@@ -6,7 +6,8 @@ resource requests grouped by shape, the gang (placement group) requests, the
 `request_resources` constraints, and every node with its resources and idle time. This module
 turns that message into a `RayLoad` (`to_event`, pure over the message), and reads it from an
 address (`read`), with `ray` imported only when a read is made: `ray` is an optional extra,
-and without it the operator scales between minWorkers and maxWorkers only.
+and without it the operator scales between minWorkers and maxWorkers only. `drain` asks a
+head to drain one node before its pod is deleted, as Ray's autoscaler does.
 """
 
 from __future__ import annotations
@@ -113,9 +114,9 @@ def parse_requested(raw: bytes | None) -> tuple[Mapping[str, float], ...]:
 _CLIENTS: dict[str, Any] = {}
 
 
-def read(address: str, *, timeout: float = 5.0) -> Reading:
-    """One reading of the Ray head at `address` ("host:port" of its GCS). A port that does
-    not answer fails at once (Ray's own client would wait 40 s for it)."""
+def _client(address: str, timeout: float) -> Any:
+    """The GCS client of the head at `address`, kept across reads. A port that does not
+    answer fails at once (Ray's own client would wait 40 s for it)."""
     if not available():
         raise LoadError("the ray package is not installed (pip install 'ray-operator[ray]')")
     host, _, port = address.rpartition(":")
@@ -124,12 +125,23 @@ def read(address: str, *, timeout: float = 5.0) -> Reading:
     except (OSError, ValueError) as exc:
         raise LoadError(f"cannot reach the Ray head at {address}: {exc}") from exc
     from ray._raylet import GcsClient  # type: ignore[attr-defined]
+
+    client = _CLIENTS.get(address)
+    if client is None:
+        try:
+            client = _CLIENTS[address] = GcsClient(address=address)
+        except Exception as exc:
+            raise LoadError(f"cannot reach the Ray head at {address}: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    return client
+
+
+def read(address: str, *, timeout: float = 5.0) -> Reading:
+    """One reading of the Ray head at `address` ("host:port" of its GCS)."""
+    client = _client(address, timeout)
     from ray.autoscaler.v2 import sdk
 
     try:
-        client = _CLIENTS.get(address)
-        if client is None:
-            client = _CLIENTS[address] = GcsClient(address=address)
         state = sdk.get_cluster_resource_state(client)
         raw = client.internal_kv_get(REQUEST_KEY, None, timeout=timeout)
     except Exception as exc:  # ray raises its own RpcError, RuntimeError, ValueError, ...
@@ -137,3 +149,39 @@ def read(address: str, *, timeout: float = 5.0) -> Reading:
         raise LoadError(f"cannot read the Ray head at {address}: "
                         f"{type(exc).__name__}: {exc}") from exc
     return Reading(state=state, requested=parse_requested(raw))
+
+
+@frozen
+class DrainAnswer:
+    """What a head answered to a drain: accepted or not, and Ray's words."""
+
+    accepted: bool
+    reason: str = ""
+
+
+IDLE_TERMINATION = 1  # autoscaler_pb2.DrainNodeReason.DRAIN_NODE_REASON_IDLE_TERMINATION
+
+
+def drain(address: str, ip: str, *, message: str, deadline: float,
+          timeout: float = 5.0) -> DrainAnswer:
+    """Ask the head at `address` to drain its node at `ip`, as Ray's autoscaler asks before
+    it terminates an idle node (`GcsClient.drain_node`, reason IDLE_TERMINATION): Ray
+    refuses while work runs there and, once it accepts, schedules nothing new on it.
+    `deadline` (seconds since the epoch) is when the pod will be gone at the latest. A node
+    Ray does not list (not joined, or gone) has nothing to drain: accepted."""
+    client = _client(address, timeout)
+    from ray.autoscaler.v2 import sdk
+
+    try:
+        state = sdk.get_cluster_resource_state(client)
+        node = next((n for n in state.node_states if n.status != DEAD
+                     and str(n.node_ip_address) == ip), None)
+        if node is None:
+            return DrainAnswer(accepted=True, reason=f"no Ray node at {ip}")
+        accepted, refusal = client.drain_node(
+            node.node_id.hex(), IDLE_TERMINATION, message, int(deadline * 1000))
+    except Exception as exc:  # ray raises its own RpcError, RuntimeError, ValueError, ...
+        _CLIENTS.pop(address, None)
+        raise LoadError(f"cannot drain {ip} through the Ray head at {address}: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    return DrainAnswer(accepted=bool(accepted), reason=str(refusal or ""))

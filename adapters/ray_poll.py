@@ -13,6 +13,9 @@ simulated head, a head image without Ray, an address the operator cannot reach),
 restarting would not change that. After `grace` seconds the operator says so once and the
 cluster's workers follow minWorkers and maxWorkers until a read succeeds. Failures are
 logged with the cluster's prefix, once per kind of failure.
+
+The poller is also the operator's link to the heads for drains (`drain`, the
+`driver.operator.RayLink`): each is asked on the same pool and answered through `deliver`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from attrs import define, field
 
 from adapters import ray_load
+from engine import actions as act
 from engine import events as ev
 from engine import state as st
 
@@ -66,6 +70,8 @@ class Poller:
             max_workers=8, thread_name_prefix="ray-load"))
     inflight: set[ev.ClusterKey] = field(factory=set)
     watches: dict[ev.ClusterKey, Watch] = field(factory=dict)
+    drain_node: Callable[..., Any] = ray_load.drain
+    addresses: dict[ev.ClusterKey, str] = field(factory=dict)  # of the heads read last
 
     def due(self, state: st.State, now: float) -> None:
         """Start a read of every held cluster with a running head (called on the loop)."""
@@ -78,6 +84,7 @@ class Poller:
             if address is None:
                 continue
             live.add(key)
+            self.addresses[key] = address
             watch = self.watches.setdefault(key, Watch(since=now))
             if key in self.inflight:
                 continue
@@ -86,6 +93,30 @@ class Poller:
         for key in list(self.watches):
             if key not in live:  # no running head now: a new one gets a new grace period
                 del self.watches[key]
+                self.addresses.pop(key, None)
+
+    def drain(self, action: act.DrainNode, at: float) -> ev.ActionResult | None:
+        """Ask the cluster's head to drain one node, off the loop (`driver.operator.RayLink`):
+        the answer comes back through `deliver` as the action's result."""
+        address = self.addresses.get(action.cluster)
+        if address is None:
+            return ev.ActionResult(cluster=action.cluster, at=at, action=action.ref,
+                                   outcome=ev.FAILED_OUTCOME,
+                                   reason="the cluster's Ray head is not running")
+        self.pool.submit(self._drain, action, address)
+        return None
+
+    def _drain(self, action: act.DrainNode, address: str) -> None:
+        try:
+            answer = self.drain_node(address, action.ip, message=action.message,
+                                     deadline=action.deadline, timeout=self.timeout)
+            outcome = ev.DONE if answer.accepted else ev.REFUSED
+            reason = answer.reason
+        except Exception as exc:  # any failure of a head is data
+            outcome, reason = ev.FAILED_OUTCOME, str(exc)
+            self.log(f"{action.cluster[1]},{action.cluster[0]}: WARNING {reason}")
+        self.deliver(ev.ActionResult(cluster=action.cluster, at=self.clock(),
+                                     action=action.ref, outcome=outcome, reason=reason))
 
     def _read(self, key: ev.ClusterKey, address: str, watch: Watch) -> None:
         name = f"{key[1]},{key[0]}"
