@@ -6,8 +6,10 @@ This is the body of Ray's `StandardAutoscaler._update` (Ray 2.x,
    keep up to min(minWorkers, maxWorkers) per type and those `request_resources()` needs,
    remove workers of unknown types ("not in available_node_types"), above their type's max
    ("max_workers_per_type"), idle past the timeout ("idle"; only a connected worker, and only
-   on a fresh load report so a busy node is never taken for idle) or outdated ("outdated");
-   then remove the least recently used of the rest while above the global max ("max workers");
+   on a fresh load report so a busy node is never taken for idle); then remove the least
+   recently used of the rest while above the global max ("max workers"); outdated workers
+   ("outdated") are replaced a few at a time, never below minWorkers (`engine.rolling`:
+   here we differ from Ray, which removes them all at once);
 2. launch: `engine.scheduler.nodes_to_launch` over what remains.
 
 The pass costs O(pods of the cluster); the planner runs it when a load report arrives, the
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 from itertools import compress, groupby
 from operator import attrgetter
 
+from engine import drains, rolling, scheduler
 from engine import events as ev
-from engine import scheduler
 from engine.load import least_recent_use
 from engine.packing import Run
 from engine.records import ClusterState
@@ -207,6 +209,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
     load = cs.load
     types = node_types(cs, _runtime_resources(cs, load) if load is not None else {})
     terminate: list[tuple[str, str]] = []
+    surge: dict[str, int] = {}
     going = _going(cs) if cs.draining or cs.drained else set()
     if enforce:
         deleting = cs.deleting
@@ -217,9 +220,15 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
             and p.name not in deleting and p.name not in going
         ]
         held = {n for n, until in cs.held.items() if now < until} if cs.held else set()
-        terminate = _enforce(cs, types, workers, last_use(cs, now) if load is not None else {},
-                             now, idle=idle, held=held)
-    runs, counts, connected = _node_runs(cs, types, {name for name, _ in terminate} | going)
+        terminate, surge = _enforce(cs, types, workers,
+                                    last_use(cs, now) if load is not None else {}, now,
+                                    idle=idle, held=held)
+    removed = {name for name, _ in terminate}
+    runs, counts, connected = _node_runs(cs, types, removed | going)
+    for name in going.union(n for n in removed if drains.needs_drain(cs.pods[n])):
+        pod_type = cs.pods[name].pod_type  # drained first: there until Ray lets it go, so
+        if pod_type in types:  # it counts against the maxima, though nothing is packed on it
+            counts[pod_type] = counts.get(pod_type, 0) + 1
     launch = scheduler.decide(
         types=types,
         head_type=spec.head_pod_type,
@@ -234,6 +243,8 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
         connected=connected,
     )
     to_launch = dict(launch.to_launch)
+    for pod_type, n in surge.items():  # a rolling update's replacements, ahead
+        to_launch[pod_type] = max(to_launch.get(pod_type, 0), n)
     if not cs.head:  # the planner runs a pass only with a head; never launch one from here
         to_launch.pop(spec.head_pod_type, None)
     return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled,
@@ -327,9 +338,10 @@ def _enforce(
     *,
     idle: bool,
     held: set[str],
-) -> list[tuple[str, str]]:
-    """The constraints of step 1 (module docstring): which workers go, and why. A worker
-    in `held` (Ray refused to drain it a moment ago: busy) stays whatever its reason."""
+) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """The constraints of step 1 (module docstring): which workers go, and why, and the
+    replacements a rolling update launches ahead (`engine.rolling`). A worker in `held`
+    (Ray refused to drain it a moment ago: busy) stays whatever its reason to go."""
     spec = cs.spec
     assert spec is not None
     last_used = {p.name: by_ip[p.ip] for p in workers if p.ip in by_ip}
@@ -339,6 +351,7 @@ def _enforce(
     kept: dict[str, int] = defaultdict(int)
     could: list[str] = []
     out: list[tuple[str, str]] = []
+    outdated: list[ev.PodSeen] = []
     for pod in ordered:
         t = spec.pod_types.get(pod.pod_type)
         if pod.name in held:
@@ -347,27 +360,34 @@ def _enforce(
         if t is None:
             out.append((pod.name, NOT_IN_TYPES))
             continue
+        if pod.launch_hash != t.launch_hash:
+            outdated.append(pod)  # replaced gently (`engine.rolling`), below
+            continue
         count = kept[pod.pod_type] + 1
         keep = count <= min(t.min_workers, t.max_workers)
         if not keep and count > t.max_workers:
             out.append((pod.name, MAX_PER_TYPE))
             continue
-        current = pod.launch_hash == t.launch_hash
-        if (keep or pod.name in protected) and current:
+        if keep or pod.name in protected:
             kept[pod.pod_type] += 1
             continue
         used = last_used.get(pod.name)
         if idle and used is not None and used < cutoff:
             out.append((pod.name, IDLE))
-        elif not current:
-            out.append((pod.name, OUTDATED))
         else:
             kept[pod.pod_type] += 1
             could.append(pod.name)
-    extra = min(len(workers) - len(out) - spec.max_workers, len(could))
+    extra = min(len(workers) - len(out) - len(outdated) - spec.max_workers, len(could))
     if extra > 0:
         out.extend((name, MAX_WORKERS) for name in could[-extra:])
-    return out
+    if outdated:
+        going, blocked = rolling.replace(
+            cs, outdated, workers, (name for name, _ in out), last_used,
+            idle_reason=IDLE, outdated_reason=OUTDATED, cutoff=cutoff, idle=idle)
+        out.extend(going)
+        if blocked:
+            return out, rolling.surge(cs, blocked)
+    return out, {}
 
 
 def _needed_for_requests(

@@ -24,6 +24,7 @@ from engine import (
     pods,
     records,
     results,
+    rolling,
     scheduler,
     state,
     status,
@@ -34,7 +35,7 @@ from engine import (
 # Python.
 MODULES: tuple[ModuleType, ...] = (
     events, actions, records, lifecycle, state, pods, load, claiming, results, status,
-    planner, autoscaler, scheduler, packing, drains,
+    planner, autoscaler, scheduler, packing, drains, rolling,
 )
 
 

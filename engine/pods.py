@@ -97,7 +97,10 @@ def pod_seen(state: State, event: ev.PodSeen) -> None:
                 load.unindex(cs, old)  # the IP index names the pod by IP; only a new IP moves it
             if event.ip:
                 load.index(cs, event.ip, event)
-        return  # e.g. Pending -> Running: nothing a decision reads has changed
+        if cs.outdated and old.phase != event.phase:  # a rolling update waits on it
+            cs.needs_update = True
+            lc.mark(state, cs.key)
+        return  # e.g. Pending -> Running: nothing else a decision reads has changed
     was_head = cs.head == name
     quiet = False
     if old is None:
@@ -192,7 +195,10 @@ def pod_gone(state: State, event: ev.PodGone) -> None:
         load.add_free(cs.free_total, entry[0].available, -1.0)
         load.forget_idle(cs, pod.ip)
     if ours:
-        return  # uncounted since the delete was recorded: no decision changes
+        if cs.outdated:  # a rolling update may go on
+            cs.needs_update = True
+            lc.mark(state, cs.key)
+        return  # uncounted since the delete was recorded: no other decision changes
     unaccount(cs, pod)
     if lost_head and cs.spec is not None and cs.phase is not Phase.NONE:
         lc.move(state, cs, Trigger.HEAD_LOST, event.at)

@@ -11,6 +11,8 @@ Rules beyond the CRD's structural schema (see docs/decisions.md for the reasonin
 - an omitted global `maxWorkers` is the sum of the per-type maxima; an omitted
   per-type `maxWorkers` is the global one when given, else the type's `minWorkers`.
 - `upscalingSpeed > 0`; `idleTimeoutMinutes >= 0`.
+- `rollingUpdate.maxUnavailable >= 1` and `rollingUpdate.maxSurge >= 0` (default 1 each):
+  how many outdated workers are replaced at a time (`engine.autoscaler`).
 - quantities parse; `podConfig.spec.containers` is a non-empty list of named images.
 - the cluster name is a DNS-1123 label short enough for `<name>-ray-head`.
 - unknown fields are rejected; a custom Redis password is rejected (legacy).
@@ -34,13 +36,23 @@ from engine import checks, podconfig
 from engine import resources as ray_resources
 from engine.checks import Checker
 from engine.errors import InvalidSpec
+from engine.ports import (
+    DEFAULT_HEAD_PORT,
+    ServicePort,
+    default_head_commands,
+    default_worker_commands,
+    infer_head_port,
+    service_ports,
+)
 
 API_VERSION = "cluster.ray.io/v1"
 KIND = "RayCluster"
 
-DEFAULT_HEAD_PORT = 6379
 DEFAULT_UPSCALING_SPEED = 1.0
 DEFAULT_IDLE_TIMEOUT_MINUTES = 5.0
+DEFAULT_MAX_UNAVAILABLE = 1
+DEFAULT_MAX_SURGE = 1
+_ROLLING_FIELDS = frozenset({"maxUnavailable", "maxSurge"})
 SERVICE_SUFFIX = "-ray-head"
 MAX_WORKERS = 100_000
 """The most workers of a cluster or of a pod type (bounds above it are refused: a minimum of
@@ -49,14 +61,9 @@ MAX_UPSCALING_SPEED = 1e6
 MAX_IDLE_TIMEOUT_MINUTES = 1e7
 MAX_POD_TYPES = 100
 
-DEFAULT_SERVICE_PORTS: tuple[tuple[str, int], ...] = (
-    ("client", 10001),
-    ("dashboard", 8265),
-    ("ray-serve", 8000),
-)
+
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HEAD_PORT = re.compile(r"--port[= ]+(\d+)")
 _MAX_CLUSTER_NAME = 63 - len(SERVICE_SUFFIX)
 
 _SPEC_FIELDS = frozenset(
@@ -64,6 +71,7 @@ _SPEC_FIELDS = frozenset(
         "maxWorkers",
         "upscalingSpeed",
         "idleTimeoutMinutes",
+        "rollingUpdate",
         "headServicePorts",
         "headPodType",
         "podTypes",
@@ -76,22 +84,6 @@ _POD_TYPE_FIELDS = frozenset(
     {"name", "minWorkers", "maxWorkers", "rayResources", "setupCommands",
      "workerSetupCommands", "podConfig"}
 )
-
-
-@frozen(kw_only=True)
-class ServicePort:
-    """One port of the head Service; `protocol` is None when the user did not give one."""
-
-    name: str
-    port: int
-    target_port: int | str
-    protocol: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "port": self.port, "targetPort": self.target_port}
-        if self.protocol is not None:
-            out["protocol"] = self.protocol
-        return out
 
 
 @frozen(kw_only=True)
@@ -124,6 +116,8 @@ class ClusterSpec:
     max_workers: int
     upscaling_speed: float
     idle_timeout_minutes: float
+    max_unavailable: int = DEFAULT_MAX_UNAVAILABLE  # outdated workers replaced at a time
+    max_surge: int = DEFAULT_MAX_SURGE  # replacements started ahead, to keep minWorkers
     head_pod_type: str
     pod_types: Mapping[str, PodType] = field(eq=False)
     head_service_ports: tuple[ServicePort, ...]
@@ -196,6 +190,8 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
             check.add("spec.idleTimeoutMinutes", f"expected a number >= 0, got {value:g}")
         idle = value if value is not None and value >= 0 else idle
 
+    unavailable, surge = _rolling_update(check, spec.get("rollingUpdate"))
+
     head_cmds = check.strings(spec.get("headStartRayCommands"), "spec.headStartRayCommands")
     worker_cmds = check.strings(spec.get("workerStartRayCommands"), "spec.workerStartRayCommands")
     for i, cmd in enumerate(head_cmds):
@@ -210,7 +206,7 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         head_port = DEFAULT_HEAD_PORT
     head_cmds = head_cmds or default_head_commands(head_port)
     worker_cmds = worker_cmds or default_worker_commands(head_port)
-    ports = _service_ports(check, spec.get("headServicePorts"), head_port)
+    ports = service_ports(check, spec.get("headServicePorts"), head_port)
 
     head_type = check.string(spec.get("headPodType"), "spec.headPodType")
     raw_types = spec.get("podTypes")
@@ -246,6 +242,8 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         max_workers=effective_max,
         upscaling_speed=speed,
         idle_timeout_minutes=idle,
+        max_unavailable=unavailable,
+        max_surge=surge,
         head_pod_type=head_type,
         pod_types=types,
         head_service_ports=ports,
@@ -253,6 +251,24 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         worker_start_ray_commands=worker_cmds,
         head_port=head_port,
     )
+
+
+def _rolling_update(check: Checker, value: object) -> tuple[int, int]:
+    """`spec.rollingUpdate`: (maxUnavailable, maxSurge), their defaults when left out."""
+    if value is None:
+        return DEFAULT_MAX_UNAVAILABLE, DEFAULT_MAX_SURGE
+    raw = check.mapping(value, "spec.rollingUpdate")
+    check.unknown(raw, _ROLLING_FIELDS, "spec.rollingUpdate")
+    unavailable = DEFAULT_MAX_UNAVAILABLE
+    if "maxUnavailable" in raw:
+        unavailable = check.integer(raw["maxUnavailable"], "spec.rollingUpdate.maxUnavailable",
+                                    minimum=1, maximum=MAX_WORKERS) or unavailable
+    surge = DEFAULT_MAX_SURGE
+    if "maxSurge" in raw:
+        found = check.integer(raw["maxSurge"], "spec.rollingUpdate.maxSurge", minimum=0,
+                              maximum=MAX_WORKERS)
+        surge = surge if found is None else found
+    return unavailable, surge
 
 
 def _cluster_name(check: Checker, value: object) -> str:
@@ -266,79 +282,6 @@ def _cluster_name(check: Checker, value: object) -> str:
             "(lower-case letters, digits and '-')",
         )
     return name
-
-
-def infer_head_port(commands: Sequence[str]) -> int:
-    """The GCS port from `--port X` or `--port=X` in the head start commands, else 6379."""
-    for cmd in commands:
-        match = _HEAD_PORT.search(cmd)
-        if match:
-            digits = match.group(1)
-            return int(digits) if len(digits) <= 9 else 0  # 0: out of range either way
-    return DEFAULT_HEAD_PORT
-
-
-def default_head_commands(port: int) -> tuple[str, ...]:
-    return (
-        "ray stop",
-        f"ulimit -n 65536; ray start --head --port={port} --no-monitor --dashboard-host 0.0.0.0",
-    )
-
-
-def default_worker_commands(port: int) -> tuple[str, ...]:
-    return ("ray stop", f"ulimit -n 65536; ray start --address=$RAY_HEAD_IP:{port}")
-
-
-_PORT_FIELDS = frozenset({"name", "port", "targetPort", "protocol"})
-
-
-def _service_ports(check: Checker, raw: object, head_port: int) -> tuple[ServicePort, ...]:
-    """Defaults merged by name with the user's ports (same name replaces, new names append);
-    each as the API server checks a Service port, and no two on one port and protocol."""
-    merged: dict[str, ServicePort] = {
-        n: ServicePort(name=n, port=p, target_port=p, protocol="TCP")
-        for n, p in DEFAULT_SERVICE_PORTS
-    }
-    for i, item in enumerate(check.items(raw, "spec.headServicePorts")):
-        path = f"spec.headServicePorts[{i}]"
-        entry = check.mapping(item, path)
-        check.unknown(entry, _PORT_FIELDS, path)
-        port_name = check.string(entry.get("name"), f"{path}.name")
-        if port_name is not None:
-            check.rule(port_name, f"{path}.name", checks.dns_label(port_name))
-        port = check.integer(entry.get("port"), f"{path}.port", minimum=1, maximum=65535)
-        target = _target_port(check, entry.get("targetPort"), f"{path}.targetPort")
-        protocol = entry.get("protocol")
-        if protocol is not None and protocol not in ("TCP", "UDP", "SCTP"):
-            check.add(f"{path}.protocol", f"expected TCP, UDP or SCTP, got {checks.show(protocol)}")
-        if port_name and port is not None and target is not None:
-            merged[port_name] = ServicePort(
-                name=port_name, port=port, target_port=target, protocol=protocol
-            )
-    if "gcs-server" not in merged and all(p.port != head_port for p in merged.values()):
-        merged["gcs-server"] = ServicePort(
-            name="gcs-server", port=head_port, target_port=head_port, protocol="TCP"
-        )
-    seen: dict[tuple[int, str], str] = {}
-    for p in merged.values():
-        other = seen.setdefault((p.port, p.protocol or "TCP"), p.name)
-        if other != p.name:
-            check.add("spec.headServicePorts",
-                      f"ports {other!r} and {p.name!r} both use {p.port}/{p.protocol or 'TCP'}")
-    return tuple(merged.values())
-
-
-def _target_port(check: Checker, value: object, path: str) -> int | str | None:
-    if isinstance(value, str):
-        why = checks.port_name(value)
-        if why is None:
-            return value
-        check.rule(value, path, why)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        check.add(path, f"expected a port number or name, got {checks.show(value)}")
-        return None
-    return check.integer(value, path, minimum=1, maximum=65535)
 
 
 def _pod_types(
