@@ -8,8 +8,10 @@ caller can log it once, count it and skip it.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from engine import claims
@@ -88,7 +90,46 @@ def pod(kind: str, obj: Mapping[str, Any], at: float) -> ev.Event | None:
         terminating=bool(meta.get("deletionTimestamp")),
         launch_hash=intern(str(labels.get(LABEL_HASH, ""))),
         uid=str(meta.get("uid") or ""),
+        created=seconds(meta.get("creationTimestamp")),
+        waiting=waiting(status),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _seconds(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return -1.0
+
+
+def seconds(value: object) -> float:
+    """An RFC 3339 time of the API (`2026-01-02T03:04:05Z`) as seconds since the epoch; -1
+    when missing or unreadable. Pods created in one second share it: memoized."""
+    return _seconds(value) if isinstance(value, str) and value else -1.0
+
+
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def waiting(status: Mapping[str, Any]) -> str:
+    """Why a pod does not run, as its status says: unschedulable (PodScheduled False), or a
+    container waiting for a reason other than starting up (ErrImagePull, ...)."""
+    for c in status.get("containerStatuses") or ():
+        wait = ((c or {}).get("state") or {}).get("waiting") if isinstance(c, Mapping) else None
+        if isinstance(wait, Mapping) and wait.get("reason") not in _STARTING:
+            return _reason(wait)
+    if status.get("phase") in (None, ev.PENDING):
+        for cond in status.get("conditions") or ():
+            if isinstance(cond, Mapping) and cond.get("type") == "PodScheduled" \
+                    and cond.get("status") == "False":
+                return _reason(cond)
+    return ""
+
+
+def _reason(part: Mapping[str, Any]) -> str:
+    reason, message = str(part.get("reason") or ""), str(part.get("message") or "")
+    return f"{reason}: {message}"[:300] if message else reason[:300]
 
 
 def service_cluster(obj: Mapping[str, Any]) -> ev.ClusterKey | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from itertools import compress, groupby
 from operator import attrgetter
 
-from engine import drains, rolling, scheduler
+from engine import drains, rolling, scheduler, stuck
 from engine import events as ev
 from engine.load import least_recent_use
 from engine.packing import Run
@@ -230,7 +230,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
         if pod_type in types:  # it counts against the maxima, though nothing is packed on it
             counts[pod_type] = counts.get(pod_type, 0) + 1
     launch = scheduler.decide(
-        types=types,
+        types=_available(cs, types, counts, now) if cs.unavailable else types,
         head_type=spec.head_pod_type,
         max_workers=spec.max_workers,
         upscaling_speed=spec.upscaling_speed,
@@ -243,12 +243,28 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
         connected=connected,
     )
     to_launch = dict(launch.to_launch)
+    out_of = stuck.unavailable(cs, now) if cs.unavailable else set()
     for pod_type, n in surge.items():  # a rolling update's replacements, ahead
-        to_launch[pod_type] = max(to_launch.get(pod_type, 0), n)
+        if pod_type not in out_of:
+            to_launch[pod_type] = max(to_launch.get(pod_type, 0), n)
     if not cs.head:  # the planner runs a pass only with a head; never launch one from here
         to_launch.pop(spec.head_pod_type, None)
     return Decision(terminate=tuple(terminate), launch=to_launch, unfulfilled=launch.unfulfilled,
                     types=types)
+
+
+def _available(cs: ClusterState, types: Mapping[str, scheduler.NodeType],
+               counts: Mapping[str, int], now: float) -> dict[str, scheduler.NodeType]:
+    """The types as the scheduler may launch them: one unavailable now (its pods did not
+    start, `engine.stuck`) has no room and no minimum, so demand goes to another type."""
+    out = dict(types)
+    for name in stuck.unavailable(cs, now):
+        t = types.get(name)
+        if t is not None:
+            top = counts.get(name, 0) + cs.inflight.get(name, 0)
+            out[name] = scheduler.NodeType(resources=t.resources, min_workers=0,
+                                           max_workers=min(top, t.max_workers))
+    return out
 
 
 def _going(cs: ClusterState) -> set[str]:

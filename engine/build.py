@@ -28,6 +28,7 @@ from engine import (
     scheduler,
     state,
     status,
+    stuck,
 )
 
 # The modules every event and every decision runs through; the rest of `engine` (spec
@@ -35,7 +36,7 @@ from engine import (
 # Python.
 MODULES: tuple[ModuleType, ...] = (
     events, actions, records, lifecycle, state, pods, load, claiming, results, status,
-    planner, autoscaler, scheduler, packing, drains, rolling,
+    planner, autoscaler, scheduler, packing, drains, rolling, stuck,
 )
 
 

@@ -65,6 +65,8 @@ class PodSeen:
     terminating: bool = False  # deletionTimestamp is set
     launch_hash: str = ""
     uid: str = ""  # deletes carry it as a precondition: never another pod of the same name
+    created: float = -1.0  # metadata.creationTimestamp, seconds (-1: not known)
+    waiting: str = ""  # why it is not running, from its status ("Unschedulable: ...")
 
     @property
     def live(self) -> bool:

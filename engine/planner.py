@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import actions as act
-from engine import autoscaler, claiming, drains, errors, manifests, pods, status
+from engine import autoscaler, claiming, drains, errors, manifests, pods, status, stuck
 from engine import events as ev
 from engine import lifecycle as lc
 from engine import state as st
@@ -127,6 +127,7 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
                     and claiming.may_act(state, cs, now)):
                 cs.needs_update = False
                 cs.load_fresh = False
+                stuck.after_pass(cs, now)
     moved: dict[ev.ClusterKey, None] = {}
     cs = None
     last: ev.ClusterKey | None = None
@@ -144,9 +145,13 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
         try:
             if kind is create:
                 pods.add_creating(cs, action.name, action.pod_type, action.role, now)  # type: ignore[union-attr]
+                if action.role == ev.WORKER:  # type: ignore[union-attr]
+                    stuck.created(state, cs, now)
                 moved[cs.key] = None
             elif kind is delete:
                 pods.add_deleting(cs, action.name, now)  # type: ignore[union-attr]
+                if action.reason == stuck.STUCK:  # type: ignore[union-attr]
+                    stuck.record(state, cs, action, now)  # type: ignore[arg-type]
                 moved[cs.key] = None
             else:
                 _RECORDERS[kind](state, cs, action, now, moved)
@@ -261,12 +266,19 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
     if _can_scale(cs):
         if cs.needs_update:
             _autoscale(cs, now, out, exhaustive=exhaustive)
+            stuck.plan(cs, now, out, skip=_removed(out, start))
             full = True
         else:
             _min_workers(cs, now, out)
     if status.plan_status(cs, now, out, conflict=conflict, start=start) and full \
             and len(out) == start:
         cs.settled = cs.head_current and not conflict
+
+
+def _removed(out: list[act.Action], start: int) -> set[str]:
+    """The pods this plan already removes (deletes or drains) since `start`."""
+    return {a.name for a in out[start:]
+            if type(a) is act.DeletePod or type(a) is act.DrainNode}
 
 
 def service_signature(cs: st.ClusterState) -> str:
@@ -318,7 +330,10 @@ def _min_workers(cs: st.ClusterState, now: float, out: list[act.Action]) -> None
     assert spec is not None
     live, inflight = cs.live, cs.inflight
     launch: dict[str, int] = {}
+    out_of = stuck.unavailable(cs, now) if cs.unavailable else ()
     for name, t in spec.pod_types.items():
+        if name in out_of:
+            continue
         missing = min(t.min_workers, t.max_workers) - live.get(name, 0) - inflight.get(name, 0)
         if missing > 0:
             launch[name] = missing

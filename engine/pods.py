@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from engine import drains, load
+from engine import drains, load, stuck
 from engine import events as ev
 from engine import lifecycle as lc
 from engine.phases import Phase
@@ -97,6 +97,8 @@ def pod_seen(state: State, event: ev.PodSeen) -> None:
                 load.unindex(cs, old)  # the IP index names the pod by IP; only a new IP moves it
             if event.ip:
                 load.index(cs, event.ip, event)
+        if event.phase == ev.RUNNING and old.phase != ev.RUNNING:
+            stuck.ran(cs, event.pod_type)
         if cs.outdated and old.phase != event.phase:  # a rolling update waits on it
             cs.needs_update = True
             lc.mark(state, cs.key)

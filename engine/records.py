@@ -164,6 +164,11 @@ class ClusterState:
     draining: dict[str, str] = field(default_factory=dict)
     drained: dict[str, str] = field(default_factory=dict)
     held: dict[str, float] = field(default_factory=dict)
+    # pods that never start (`engine.stuck`): failures in a row and unavailability per type,
+    # and the earliest time an unstarted worker seen could be stuck
+    type_failures: dict[str, int] = field(default_factory=dict)
+    unavailable: dict[str, float] = field(default_factory=dict)
+    stuck_due: float = -math.inf
 
     @property
     def name(self) -> str:

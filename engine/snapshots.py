@@ -27,7 +27,7 @@ from engine.phases import Phase
 FORMAT = 1
 
 _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch_hash", "at",
-               "uid")
+               "uid", "created", "waiting")
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "node_free", "joined", "connected",
@@ -141,7 +141,7 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     cs.dead = dict.fromkeys(raw["dead"])
     cs.deleting = dict(raw["deleting"])
     for values in raw["pods"]:
-        fields = dict(zip(_POD_FIELDS, values, strict=True))
+        fields = dict(zip(_POD_FIELDS, values, strict=False))  # older ones lack the last
         cs.pods[fields["name"]] = ev.PodSeen(cluster=key, **fields)
     for name, pod_type, role, issued_at, acked in raw["creating"]:
         cs.creating[name] = st.Creating(pod_type=pod_type, role=role, issued_at=issued_at,

@@ -11,6 +11,8 @@ Rules beyond the CRD's structural schema (see docs/decisions.md for the reasonin
 - an omitted global `maxWorkers` is the sum of the per-type maxima; an omitted
   per-type `maxWorkers` is the global one when given, else the type's `minWorkers`.
 - `upscalingSpeed > 0`; `idleTimeoutMinutes >= 0`.
+- `workerStartTimeoutMinutes >= 0` (default 10, Ray's): a worker not running and joined
+  to Ray this long after its creation is replaced (`engine.stuck`; 0: never).
 - `rollingUpdate.maxUnavailable >= 1` and `rollingUpdate.maxSurge >= 0` (default 1 each):
   how many outdated workers are replaced at a time (`engine.autoscaler`).
 - quantities parse; `podConfig.spec.containers` is a non-empty list of named images.
@@ -50,6 +52,7 @@ KIND = "RayCluster"
 
 DEFAULT_UPSCALING_SPEED = 1.0
 DEFAULT_IDLE_TIMEOUT_MINUTES = 5.0
+DEFAULT_WORKER_START_TIMEOUT_MINUTES = 10.0
 DEFAULT_MAX_UNAVAILABLE = 1
 DEFAULT_MAX_SURGE = 1
 _ROLLING_FIELDS = frozenset({"maxUnavailable", "maxSurge"})
@@ -72,6 +75,7 @@ _SPEC_FIELDS = frozenset(
         "upscalingSpeed",
         "idleTimeoutMinutes",
         "rollingUpdate",
+        "workerStartTimeoutMinutes",
         "headServicePorts",
         "headPodType",
         "podTypes",
@@ -116,6 +120,7 @@ class ClusterSpec:
     max_workers: int
     upscaling_speed: float
     idle_timeout_minutes: float
+    worker_start_timeout_minutes: float = DEFAULT_WORKER_START_TIMEOUT_MINUTES
     max_unavailable: int = DEFAULT_MAX_UNAVAILABLE  # outdated workers replaced at a time
     max_surge: int = DEFAULT_MAX_SURGE  # replacements started ahead, to keep minWorkers
     head_pod_type: str
@@ -191,6 +196,13 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         idle = value if value is not None and value >= 0 else idle
 
     unavailable, surge = _rolling_update(check, spec.get("rollingUpdate"))
+    start_timeout = DEFAULT_WORKER_START_TIMEOUT_MINUTES
+    if "workerStartTimeoutMinutes" in spec:
+        found = check.number(spec["workerStartTimeoutMinutes"], "spec.workerStartTimeoutMinutes",
+                             maximum=MAX_IDLE_TIMEOUT_MINUTES)
+        if found is not None and found < 0:
+            check.add("spec.workerStartTimeoutMinutes", f"expected a number >= 0, got {found:g}")
+        start_timeout = found if found is not None and found >= 0 else start_timeout
 
     head_cmds = check.strings(spec.get("headStartRayCommands"), "spec.headStartRayCommands")
     worker_cmds = check.strings(spec.get("workerStartRayCommands"), "spec.workerStartRayCommands")
@@ -242,6 +254,7 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         max_workers=effective_max,
         upscaling_speed=speed,
         idle_timeout_minutes=idle,
+        worker_start_timeout_minutes=start_timeout,
         max_unavailable=unavailable,
         max_surge=surge,
         head_pod_type=head_type,

@@ -193,6 +193,8 @@ def _tick(state: State, event: ev.Tick) -> None:
             try:
                 if cs.wake_pending <= event.at:
                     cs.wake_pending = math.inf
+                if cs.stuck_due <= event.at:  # a worker may be stuck: a full pass looks
+                    cs.needs_update = True
                 if cs.expiry_at <= event.at:
                     cs.expiry_at = math.inf
                     pods.expire_creates(state, cs, event.at)

@@ -30,6 +30,7 @@ class WorldPod:
     ip: str
     phase: str = ev.PENDING
     deleting: bool = False
+    created: float = 0.0
 
 
 @define
@@ -54,6 +55,7 @@ class World:
     busy: set[str] = field(factory=set)  # workers Ray runs work on (it refuses to drain them)
     drained: set[str] = field(factory=set)  # workers Ray accepted to drain
     killed_busy: list[str] = field(factory=list)  # busy workers deleted undrained (a bug)
+    unschedulable: set[str] = field(factory=set)  # pod types whose pods never leave Pending
     # how the API answers an action: (outcome, reason), or None for done (it happens)
     answer: Callable[[act.Action], tuple[str, str] | None] = lambda action: None
 
@@ -83,11 +85,13 @@ class World:
             ip = f"10.0.{self.next_ip // 250}.{self.next_ip % 250}"
             self.next_ip += 1
             pod = WorldPod(cluster=action.cluster, name=action.name, pod_type=action.pod_type,
-                           role=action.role, launch_hash=labels["ray-launch-config"], ip=ip)
+                           role=action.role, launch_hash=labels["ray-launch-config"], ip=ip,
+                           created=self.now)
             self.pods[action.name] = pod
             self.queue.append(self._result(action))
             self.queue.append(self._seen(pod, ev.PENDING, ip=""))
-            self.queue.append(self._seen(pod, ev.RUNNING, ip=ip))
+            if action.pod_type not in self.unschedulable:
+                self.queue.append(self._seen(pod, ev.RUNNING, ip=ip))
         elif isinstance(action, act.DrainNode):
             if action.name in self.busy:
                 self.queue.append(ev.ActionResult(
@@ -122,9 +126,11 @@ class World:
                                outcome=ev.DONE)
 
     def _seen(self, pod: WorldPod, phase: str, *, ip: str) -> ev.PodSeen:
+        waiting = "Unschedulable: 0/3 nodes are available" \
+            if pod.pod_type in self.unschedulable else ""
         return ev.PodSeen(cluster=pod.cluster, at=self.now, name=pod.name,
                           pod_type=pod.pod_type, role=pod.role, phase=phase, ip=ip,
-                          launch_hash=pod.launch_hash)
+                          launch_hash=pod.launch_hash, created=pod.created, waiting=waiting)
 
     def deliver(self, index: int) -> None:
         event = self.queue.pop(index % len(self.queue))
