@@ -370,14 +370,14 @@ def _enforce(
     outdated: list[ev.PodSeen] = []
     for pod in ordered:
         t = spec.pod_types.get(pod.pod_type)
+        if t is not None and pod.launch_hash != t.launch_hash:
+            outdated.append(pod)  # replaced gently (`engine.rolling`), below
+            continue
         if pod.name in held:
             kept[pod.pod_type] += 1
             continue
         if t is None:
             out.append((pod.name, NOT_IN_TYPES))
-            continue
-        if pod.launch_hash != t.launch_hash:
-            outdated.append(pod)  # replaced gently (`engine.rolling`), below
             continue
         count = kept[pod.pod_type] + 1
         keep = count <= min(t.min_workers, t.max_workers)
@@ -397,12 +397,11 @@ def _enforce(
     if extra > 0:
         out.extend((name, MAX_WORKERS) for name in could[-extra:])
     if outdated:
-        going, blocked = rolling.replace(
-            cs, outdated, workers, (name for name, _ in out), last_used,
+        going, surge = rolling.replace(
+            cs, outdated, workers, (name for name, _ in out), last_used, held,
             idle_reason=IDLE, outdated_reason=OUTDATED, cutoff=cutoff, idle=idle)
         out.extend(going)
-        if blocked:
-            return out, rolling.surge(cs, blocked)
+        return out, surge
     return out, {}
 
 

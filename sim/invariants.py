@@ -2,9 +2,9 @@
 
 During the run: every write to a cluster comes from the install its claim names (no two
 installs act on one cluster, no stale one after a hand-over), no operator acts outside its
-scope, no worker is deleted while tasks run on it (drain before delete). At the end: the
-management graph (`engine.ownership`) holds, no type is above its maxWorkers, no pod
-outlives its cluster.
+scope, no worker is deleted while tasks run on it (drain before delete), no outdated worker
+goes while its type has no more than minWorkers running. At the end: the management graph
+(`engine.ownership`) holds, no type is above its maxWorkers, no pod outlives its cluster.
 Also the scenario's expectations, and the samples `--plot` draws. Each broken rule becomes
 a line in `violations` (docs/simulator.md).
 """
@@ -212,6 +212,8 @@ def on_action(world: World, op: Operator, action: act.Action) -> None:
         since = world.demand_since.pop(key, None)
         if since is not None:
             world.latencies.append(world.now - since)
+    if isinstance(action, act.DrainNode) and action.reason == "outdated":
+        rolling_floor(world, action)
     if isinstance(action, act.DeletePod) and op.may_write(action, world.now):
         rc = world.ray.get(key)
         node = rc.nodes.get(action.name) if rc else None
@@ -220,3 +222,32 @@ def on_action(world: World, op: Operator, action: act.Action) -> None:
             world.violations.append(f"t={world.now:g}: {key[0]}/{key[1]}: worker "
                                     f"{action.name} deleted ({action.reason}, {drained}) "
                                     f"while {node.running} tasks ran on it")
+
+
+def rolling_floor(world: World, action: act.DrainNode) -> None:
+    """An outdated worker may go only while its type keeps min(minWorkers, maxWorkers)
+    running workers without it (those being drained or deleted do not count; with maxSurge
+    0, maxUnavailable fewer)."""
+    key = action.cluster
+    obj = world.api.objects["rayclusters"].get(key)
+    types = {t.get("name"): t for t in ((obj or {}).get("spec") or {}).get("podTypes") or []
+             if isinstance(t, dict)}
+    t = types.get(action.pod_type)
+    if t is None:
+        return
+    floor = min(int(t.get("minWorkers", 0)), int(t.get("maxWorkers", 0)))
+    rolling = ((obj or {}).get("spec") or {}).get("rollingUpdate") or {}
+    if rolling.get("maxSurge", 1) == 0:  # no replacement ahead: maxUnavailable below allowed
+        floor = max(0, floor - int(rolling.get("maxUnavailable", 1)))
+    rc = world.ray.get(key)
+    running = sum(
+        1 for (_, name), pod in raylink.pods_of(world, key)
+        if name != action.name and pod["metadata"]["labels"].get(LABEL_TYPE) == action.pod_type
+        and pod["metadata"]["labels"].get(LABEL_KIND) == ev.WORKER
+        and (pod.get("status") or {}).get("phase") == "Running"
+        and not pod["metadata"].get("deletionTimestamp")
+        and not (rc is not None and name in rc.nodes and rc.nodes[name].draining))
+    if running < floor:
+        world.violations.append(f"t={world.now:g}: {key[0]}/{key[1]}: outdated worker "
+                                f"{action.name} drained with {running} other running workers "
+                                f"of type {action.pod_type}, below its minWorkers {floor}")
