@@ -50,6 +50,11 @@ class StateCollector(Collector):
                                     labels=["namespace", "cluster", "pod_type"])
         live = GaugeMetricFamily("ray_operator_live_workers", "Live workers (not being "
                                  "deleted).", labels=["namespace", "cluster", "pod_type"])
+        waiting = GaugeMetricFamily(
+            "ray_operator_pending_demand_bundles", "Bundles Ray asked for that no launch "
+            "covers, as the last status says: infeasible (no pod type can hold them) or "
+            "held back (a maximum, the upscaling speed or an unavailable type).",
+            labels=["namespace", "cluster", "kind"])
         state = self.state()
         counts: dict[str, int] = {p.value: 0 for p in Phase if p is not Phase.NONE}
         for (ns, name), cs in list(state.clusters.items()) if state is not None else ():
@@ -61,9 +66,13 @@ class StateCollector(Collector):
             for pod_type, n in status.desired_workers(cs, types).items():
                 desired.add_metric([ns, name, pod_type], n)
                 live.add_metric([ns, name, pod_type], cs.live.get(pod_type, 0))
+            note = cs.status_sent.demand if cs.status_sent is not None else None
+            if note is not None:
+                waiting.add_metric([ns, name, "infeasible"], note.infeasible_count)
+                waiting.add_metric([ns, name, "held_back"], note.held_count)
         for phase, n in sorted(counts.items()):
             phases.add_metric([phase], n)
-        return [phases, desired, live]
+        return [phases, desired, live, waiting]
 
 
 def _holds(state: st.State, cs: st.ClusterState) -> bool:

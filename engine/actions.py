@@ -101,6 +101,7 @@ class PatchStatus:
     # what the planner built `status` from (`engine.state.signature_of(status)`), so that
     # recording the write need not read it back; not part of the action's value
     signature: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
+    demand: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)  # its note
 
     @property
     def ref(self) -> str:

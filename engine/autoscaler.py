@@ -18,25 +18,24 @@ spec changes or a timer fires, as Ray runs `update()` every 5 s, never per pod e
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress, groupby
 from operator import attrgetter
 
-from engine import drains, rolling, scheduler, stuck
+from engine import constraints, drains, packing, scheduler, stuck
 from engine import events as ev
+from engine.constraints import IDLE as IDLE  # the reasons, re-exported
+from engine.constraints import MAX_PER_TYPE as MAX_PER_TYPE
+from engine.constraints import MAX_WORKERS as MAX_WORKERS
+from engine.constraints import NOT_IN_TYPES as NOT_IN_TYPES
+from engine.constraints import OUTDATED as OUTDATED
 from engine.load import least_recent_use
 from engine.packing import Run
 from engine.records import ClusterState
 
 _pod_type = attrgetter("pod_type")
-
-NOT_IN_TYPES = "not in available_node_types"
-MAX_PER_TYPE = "max_workers_per_type"
-IDLE = "idle"
-OUTDATED = "outdated"
-MAX_WORKERS = "max workers"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,6 +196,26 @@ def _fits_free_capacity(cs: ClusterState, pending: tuple[ev.Bundle, ...]) -> boo
     return False
 
 
+def waiting(cs: ClusterState) -> tuple[scheduler.Demand, dict[str, scheduler.NodeType]]:
+    """What a pass that launches nothing beyond minWorkers would leave of the pending tasks
+    (`may_launch_beyond_min` said so): the demand the nodes there, those in flight and the
+    min-workers top-up cannot place; and the types it saw. Exactly `update`'s unfulfilled
+    then, for the status's note (`engine.demand`), without deciding anything."""
+    load, spec = cs.load, cs.spec
+    assert load is not None and spec is not None
+    types = node_types(cs)
+    runs, counts, _ = _node_runs(cs, types, _going(cs) if cs.draining or cs.drained else set())
+    for name, t in types.items():
+        n = cs.inflight.get(name, 0)
+        missing = min(t.min_workers, t.max_workers) + (name == spec.head_pod_type) \
+            - counts.get(name, 0) - n
+        if n + max(missing, 0) > 0:
+            runs.append(Run(t.resources, n + max(missing, 0)))
+    shapes = [(b.resources, b.count) for b in load.pending]
+    left = packing.residual(runs, packing.group(shapes))
+    return left, types
+
+
 def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) -> Decision:
     """Decide terminations and launches for one cluster whose head is up.
 
@@ -220,7 +239,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
             and p.name not in deleting and p.name not in going
         ]
         held = {n for n, until in cs.held.items() if now < until} if cs.held else set()
-        terminate, surge = _enforce(cs, types, workers,
+        terminate, surge = constraints.enforce(cs, types, workers,
                                     last_use(cs, now) if load is not None else {}, now,
                                     idle=idle, held=held)
     removed = {name for name, _ in terminate}
@@ -343,98 +362,3 @@ def _walk_report(
         Run(free, len(list(same))) for free, same in groupby(compress(frees.values(), pods))
     ]
     return runs, counts, connected
-
-
-def _enforce(
-    cs: ClusterState,
-    types: Mapping[str, scheduler.NodeType],
-    workers: list[ev.PodSeen],
-    by_ip: Mapping[str, float],
-    now: float,
-    *,
-    idle: bool,
-    held: set[str],
-) -> tuple[list[tuple[str, str]], dict[str, int]]:
-    """The constraints of step 1 (module docstring): which workers go, and why, and the
-    replacements a rolling update launches ahead (`engine.rolling`). A worker in `held`
-    (Ray refused to drain it a moment ago: busy) stays whatever its reason to go."""
-    spec = cs.spec
-    assert spec is not None
-    last_used = {p.name: by_ip[p.ip] for p in workers if p.ip in by_ip}
-    ordered = sorted(workers, key=lambda p: last_used.get(p.name, -1.0), reverse=True)
-    protected = _needed_for_requests(cs, types, ordered)
-    cutoff = now - spec.idle_timeout_seconds
-    kept: dict[str, int] = defaultdict(int)
-    could: list[str] = []
-    out: list[tuple[str, str]] = []
-    outdated: list[ev.PodSeen] = []
-    for pod in ordered:
-        t = spec.pod_types.get(pod.pod_type)
-        if t is not None and pod.launch_hash != t.launch_hash:
-            outdated.append(pod)  # replaced gently (`engine.rolling`), below
-            continue
-        if pod.name in held:
-            kept[pod.pod_type] += 1
-            continue
-        if t is None:
-            out.append((pod.name, NOT_IN_TYPES))
-            continue
-        count = kept[pod.pod_type] + 1
-        keep = count <= min(t.min_workers, t.max_workers)
-        if not keep and count > t.max_workers:
-            out.append((pod.name, MAX_PER_TYPE))
-            continue
-        if keep or pod.name in protected:
-            kept[pod.pod_type] += 1
-            continue
-        used = last_used.get(pod.name)
-        if idle and used is not None and used < cutoff:
-            out.append((pod.name, IDLE))
-        else:
-            kept[pod.pod_type] += 1
-            could.append(pod.name)
-    extra = min(len(workers) - len(out) - len(outdated) - spec.max_workers, len(could))
-    if extra > 0:
-        out.extend((name, MAX_WORKERS) for name in could[-extra:])
-    if outdated:
-        going, surge = rolling.replace(
-            cs, outdated, workers, (name for name, _ in out), last_used, held,
-            idle_reason=IDLE, outdated_reason=OUTDATED, cutoff=cutoff, idle=idle)
-        out.extend(going)
-        return out, surge
-    return out, {}
-
-
-def _needed_for_requests(
-    cs: ClusterState, types: Mapping[str, scheduler.NodeType], ordered: list[ev.PodSeen]
-) -> frozenset[str]:
-    """Ray's `_get_nodes_needed_for_request_resources`: workers whose capacity the requests use."""
-    spec, load = cs.spec, cs.load
-    assert spec is not None
-    if load is None or not (load.requests or load.placement_groups):
-        return frozenset()
-    pg_demand, spreads = scheduler.placement_group_demand(
-        [(g.strategy, g.bundles) for g in load.placement_groups]
-    )
-    demand = scheduler.group(
-        [*pg_demand, *((b.resources, b.count) for b in load.requests)]
-    )
-    if not demand and not spreads:
-        return frozenset()
-    totals = [dict(types[spec.head_pod_type].resources)]
-    named: list[str] = []
-    for pod in ordered:
-        t = types.get(pod.pod_type)
-        if t is not None:
-            totals.append(dict(t.resources))
-            named.append(pod.name)
-    remaining = [dict(n) for n in totals]
-    for bundles in spreads:
-        unfulfilled, updated = scheduler.bin_pack_residual(remaining, bundles, strict_spread=True)
-        if not unfulfilled:
-            remaining = updated
-    _, remaining = scheduler.bin_pack_residual(remaining, demand)
-    return frozenset(
-        name for name, total, left in zip(named, totals[1:], remaining[1:], strict=True)
-        if not (left == total and total)
-    )

@@ -15,6 +15,8 @@ from engine import (
     actions,
     autoscaler,
     claiming,
+    constraints,
+    demand,
     drains,
     events,
     lifecycle,
@@ -36,7 +38,7 @@ from engine import (
 # Python.
 MODULES: tuple[ModuleType, ...] = (
     events, actions, records, lifecycle, state, pods, load, claiming, results, status,
-    planner, autoscaler, scheduler, packing, drains, rolling, stuck,
+    planner, autoscaler, scheduler, packing, drains, rolling, stuck, constraints, demand,
 )
 
 

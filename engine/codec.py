@@ -63,7 +63,7 @@ def event_to_dict(event: ev.Event) -> dict[str, Any]:
 def action_to_dict(action: act.Action) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(action).__name__}
     for f in dataclasses.fields(type(action)):
-        if f.name in ("template", "signature"):  # derived, not what the action says
+        if f.name in ("template", "signature", "demand"):  # derived, not what it says
             continue
         value = getattr(action, f.name)
         name = "event_type" if f.name == "type" else f.name  # "type" names the action

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import actions as act
-from engine import autoscaler, claiming, drains, errors, manifests, pods, status, stuck
+from engine import autoscaler, claiming, demand, drains, errors, manifests, pods, status, stuck
 from engine import events as ev
 from engine import lifecycle as lc
 from engine import state as st
@@ -263,14 +263,15 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
     if cs.drained:
         drains.plan_deletes(cs, out)
     full = False
+    note = None
     if _can_scale(cs):
         if cs.needs_update:
-            _autoscale(cs, now, out, exhaustive=exhaustive)
+            note = _autoscale(cs, now, out, exhaustive=exhaustive)
             stuck.plan(cs, now, out, skip=_removed(out, start))
             full = True
         else:
             _min_workers(cs, now, out)
-    if status.plan_status(cs, now, out, conflict=conflict, start=start) and full \
+    if status.plan_status(cs, now, out, conflict=conflict, start=start, note=note) and full \
             and len(out) == start:
         cs.settled = cs.head_current and not conflict
 
@@ -342,11 +343,12 @@ def _min_workers(cs: st.ClusterState, now: float, out: list[act.Action]) -> None
 
 
 def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
-               exhaustive: bool) -> None:
+               exhaustive: bool) -> demand.Note:
+    """A full pass; returns what it found of demand no launch covers."""
     terminate = exhaustive or autoscaler.may_terminate(cs, now, idle=cs.load_fresh)
     if not terminate and not autoscaler.may_launch_beyond_min(cs):
         _min_workers(cs, now, out)
-        return
+        return demand.quick(cs, now)
     decision = autoscaler.update(cs, now, idle=cs.load_fresh, enforce=terminate)
     if decision.terminate:
         by_group: dict[tuple[str, str], int] = defaultdict(int)
@@ -364,6 +366,8 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
             lc.tell(cs, "Normal", "DeletedWorkerPods", "INFO", message, out)
     if decision.launch:
         _launch(cs, decision.launch, out, decision.types)
+    return demand.note(cs, {n: t.resources for n, t in decision.types.items()},
+                       decision.unfulfilled, sum(decision.launch.values()), now)
 
 
 def _template(cs: st.ClusterState, pod_type: PodType, role: str,

@@ -58,13 +58,16 @@ class Signature(NamedTuple):
     manager: str  # the install its claim names
     conflict: str  # the ownership conflict shown ("" for none)
     service_conflict: str = ""  # why the head Service is not this cluster's ("" for none)
+    infeasible: str = ""  # demand no pod type can hold (`engine.demand`; "" for none)
+    held_reason: str = ""  # why demand waits ("" when none does)
 
 
 class Sent(NamedTuple):
-    """The last status written: its signature and the worker counts it showed."""
+    """The last status written: its signature, the worker counts and the demand it showed."""
 
     signature: Signature
     counts: dict[str, int]
+    demand: Any = None  # the `engine.demand.Note` it showed (None: none)
 
 
 @dataclass(slots=True)

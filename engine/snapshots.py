@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from engine import claims, load
+from engine import claims, demand, load
 from engine import events as ev
 from engine import lifecycle as lc
 from engine import spec as specs
@@ -79,7 +79,8 @@ def _cluster(cs: st.ClusterState) -> dict[str, Any]:
                         for n, at in cs.ray_nodes.values()]
     sent = cs.status_sent
     out["status_sent"] = None if sent is None else [
-        [sent.signature.phase.value, *sent.signature[1:]], sent.counts]
+        [sent.signature.phase.value, *sent.signature[1:]], sent.counts,
+        None if sent.demand is None else list(sent.demand)]
     out["status_sent_at"] = None if math.isinf(cs.status_sent_at) else cs.status_sent_at
     out["wake_pending"] = None if math.isinf(cs.wake_pending) else cs.wake_pending
     out["expiry_at"] = None if math.isinf(cs.expiry_at) else cs.expiry_at
@@ -154,8 +155,9 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
         cs.node_free[ip] = available
         load.add_free(cs.free_total, available, 1.0)
     if raw["status_sent"] is not None:
-        (phase, *rest), counts = raw["status_sent"]
-        cs.status_sent = st.Sent(st.Signature(Phase(phase), *rest), counts)
+        (phase, *rest), counts, *more = raw["status_sent"]
+        note = demand.Note(*more[0]) if more and more[0] is not None else None
+        cs.status_sent = st.Sent(st.Signature(Phase(phase), *rest), counts, note)
     at = raw["status_sent_at"]
     cs.status_sent_at = -math.inf if at is None else at
     wake = raw["wake_pending"]

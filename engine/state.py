@@ -101,6 +101,8 @@ def _cluster_seen(state: State, event: ev.ClusterSeen) -> None:
     cs.obj = event.obj
     if state.install is not None:
         claiming.read_claim(state, cs, event)
+        if not first and cs.status_sent is not None:
+            _status_written_elsewhere(state, cs, event.obj)
     if not first and event.uid == cs.uid and event.generation == cs.generation:
         return  # status or metadata only
     cs.uid = event.uid
@@ -166,6 +168,18 @@ def _adopt_status(cs: ClusterState, obj: Any) -> None:
     workers = written.get("workers")
     cs.status_sent = Sent(status.signature_of(written),
                           dict(workers) if isinstance(workers, dict) else {})
+
+
+def _status_written_elsewhere(state: State, cs: ClusterState, obj: Any) -> None:
+    """The status read names another manager than the one this install last wrote: another
+    install wrote it since (the cluster went there and came back). What this install sent
+    is not what is there, so it is adopted as sent, and the next plan writes its own."""
+    written = obj.get("status") if isinstance(obj, dict) else None
+    manager = written.get("managedBy") if isinstance(written, dict) else None
+    sent = cs.status_sent
+    if isinstance(manager, str) and sent is not None and manager != sent.signature.manager:
+        _adopt_status(cs, obj)
+        lc.mark(state, cs.key)
 
 
 def _cluster_deleted(state: State, event: ev.ClusterDeleted) -> None:

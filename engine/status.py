@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine import actions as act
+from engine import demand
 from engine import events as ev
 from engine import lifecycle as lc
 from engine.phases import Phase
@@ -41,30 +42,40 @@ def signature_of(status: Mapping[str, Any]) -> Signature:
         manager=manager if isinstance(manager, str) else "",
         conflict=_condition_message(conditions, "OwnershipConflict"),
         service_conflict=_condition_message(conditions, "ServiceConflict"),
+        infeasible=_condition_message(conditions, "DemandFeasible", when="False"),
+        held_reason=next((str(c.get("reason") or "") for c in conditions
+                          if c.get("type") == "DemandMet" and c.get("status") == "False"), ""),
     )
 
 
-def _condition_message(conditions: list[Mapping[str, Any]], kind: str) -> str:
-    """The message of the condition `kind` when it is True, else ""."""
+def _condition_message(conditions: list[Mapping[str, Any]], kind: str,
+                       when: str = "True") -> str:
+    """The message of the condition `kind` when its status is `when`, else ""."""
     return next((str(c.get("message") or "") for c in conditions
-                 if c.get("type") == kind and c.get("status") == "True"), "")
+                 if c.get("type") == kind and c.get("status") == when), "")
 
 
-def signature(cs: ClusterState, conflict: str = "") -> Signature:
+def signature(cs: ClusterState, conflict: str = "", note: demand.Note = demand.NONE
+              ) -> Signature:
     manager = cs.claim.install if cs.claim is not None else ""
     return Signature(cs.phase, cs.retries, cs.generation, cs.problems,
-                     bool(cs.head and cs.head_running), manager, conflict, cs.service_conflict)
+                     bool(cs.head and cs.head_running), manager, conflict, cs.service_conflict,
+                     note.infeasible, note.held_reason)
 
 
 def plan_status(cs: ClusterState, now: float, out: list[act.Action], *,
-                conflict: str = "", start: int = -1) -> bool:
-    """Write the status when it changed (worker counts at most every `STATUS_PERIOD`);
-    return whether the one written is current, so nothing is to write, now or later. Its
-    desired workers count the creates and deletes planned for `cs` since `out[start]`."""
-    sig = signature(cs, conflict)
+                conflict: str = "", start: int = -1, note: demand.Note | None = None) -> bool:
+    """Write the status when it changed (worker counts and demand counts at most every
+    `STATUS_PERIOD`); return whether the one written is current, so nothing is to write,
+    now or later. Its desired workers count the creates and deletes planned for `cs` since
+    `out[start]`; `note` is what the pass found of unmet demand (None: no pass ran, the
+    last one written stands)."""
     sent = cs.status_sent
+    if note is None:
+        note = sent.demand if sent is not None and sent.demand is not None else demand.NONE
+    sig = signature(cs, conflict, note)
     if sent is not None and sent.signature == sig:
-        if _same_counts(sent.counts, cs.live):
+        if _same_counts(sent.counts, cs.live) and (sent.demand or demand.NONE) == note:
             return True
         due = cs.status_sent_at + STATUS_PERIOD
         if now < due:
@@ -73,9 +84,9 @@ def plan_status(cs: ClusterState, now: float, out: list[act.Action], *,
             return False
     counts = {t: n for t, n in sorted(cs.live.items()) if n}
     fence = cs.claim.fence if cs.claim is not None else ""
-    written = _status_dict(cs, now, sig, counts, out, start)
+    written = _status_dict(cs, now, sig, counts, out, start, note)
     out.append(act.PatchStatus(cluster=cs.key, status=written, uid=cs.uid, fence=fence,
-                               signature=sig))
+                               signature=sig, demand=note))
     last = sent.signature if sent is not None else None
     if (last is None or last.phase != sig.phase or last.retries != sig.retries
             or last.problems != sig.problems):
@@ -84,6 +95,8 @@ def plan_status(cs: ClusterState, now: float, out: list[act.Action], *,
         out.append(act.Log(cluster=cs.key, level="WARNING", message=conflict))
     if sig.service_conflict and (last is None or last.service_conflict != sig.service_conflict):
         lc.tell(cs, "Warning", "ServiceConflict", "WARNING", sig.service_conflict, out)
+    if sig.infeasible and (last is None or last.infeasible != sig.infeasible):
+        lc.tell(cs, "Warning", "InfeasibleDemand", "WARNING", sig.infeasible, out)
     return False
 
 
@@ -121,7 +134,7 @@ def desired_workers(cs: ClusterState, types: Iterable[str]) -> dict[str, int]:
 
 
 def _status_dict(cs: ClusterState, now: float, sig: Signature, counts: dict[str, int],
-                 out: list[act.Action], start: int) -> dict[str, Any]:
+                 out: list[act.Action], start: int, note: demand.Note) -> dict[str, Any]:
     sent = cs.status_sent
     head_ready = sig.head_ready
     same = sent is not None and sent.signature.head_ready == head_ready
@@ -159,6 +172,15 @@ def _status_dict(cs: ClusterState, now: float, sig: Signature, counts: dict[str,
         status["conditions"].append(_condition(
             "ServiceConflict", True, "NotOwnedByThisCluster", cs.service_conflict_since,
             cs.generation, sig.service_conflict))
+    if cs.spec is not None:
+        feasible, met = not note.infeasible, not note.held_reason
+        status["conditions"].append(_condition(
+            "DemandFeasible", feasible, "AllFit" if feasible else "NoPodTypeFits",
+            _since(cs, "DemandFeasible", feasible, now), cs.generation, note.infeasible))
+        status["conditions"].append(_condition(
+            "DemandMet", met, note.held_reason or "NothingWaits",
+            _since(cs, "DemandMet", met, now), cs.generation, note.held))
+        status["pendingDemand"] = demand.pending_demand(note)
     if cs.problems:
         status["message"] = cs.problems
     return status
@@ -182,16 +204,29 @@ def _add_decided(cs: ClusterState, desired: dict[str, int], out: list[act.Action
                 desired[pod.pod_type] -= 1
 
 
-def _condition(kind: str, ok: bool, reason: str, since: float, generation: int,
+def _condition(kind: str, ok: bool, reason: str, since: float | str, generation: int,
                message: str = "") -> dict[str, Any]:
     return {
         "type": kind,
         "status": "True" if ok else "False",
         "reason": reason,
         "message": message,
-        "lastTransitionTime": timestamp(since),
+        "lastTransitionTime": since if isinstance(since, str) else timestamp(since),
         "observedGeneration": generation,
     }
+
+
+def _since(cs: ClusterState, kind: str, ok: bool, now: float) -> float | str:
+    """When condition `kind` last changed: as the cluster's status last read shows it while
+    its status is the same, else now."""
+    written = cs.obj.get("status") if isinstance(cs.obj, Mapping) else None
+    for c in (written.get("conditions") or ()) if isinstance(written, Mapping) else ():
+        if isinstance(c, Mapping) and c.get("type") == kind:
+            if c.get("status") == ("True" if ok else "False") \
+                    and isinstance(c.get("lastTransitionTime"), str):
+                return str(c["lastTransitionTime"])
+            break
+    return now
 
 
 @functools.lru_cache(maxsize=4096)
@@ -202,16 +237,16 @@ def timestamp(seconds: float) -> str:
 
 
 def record_sent(cs: ClusterState, status: Mapping[str, Any], now: float,
-                sig: Signature | None = None) -> None:
+                sig: Signature | None = None, note: Any = None) -> None:
     old = cs.status_sent
     if sig is None:
         sig = signature_of(status)
     if old is None or old.signature.head_ready != sig.head_ready:
         cs.head_ready_since = now
-    cs.status_sent = Sent(sig, dict(cs.live))
+    cs.status_sent = Sent(sig, dict(cs.live), note)
     cs.status_sent_at = now
 
 
 def record_status(state: State, cs: ClusterState, action: Any, now: float,
                   moved: dict[ev.ClusterKey, None]) -> None:
-    record_sent(cs, action.status, now, action.signature)
+    record_sent(cs, action.status, now, action.signature, action.demand)

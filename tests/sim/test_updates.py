@@ -82,3 +82,34 @@ def test_an_unschedulable_worker_is_replaced_and_told(tmp_path: Path, timeout: i
     stuck = [line for line in lines if "did not start in" in line]
     assert stuck and "Unschedulable" in stuck[0], lines
     assert world.violations == []
+
+
+def test_the_status_names_the_manager_again_when_a_cluster_comes_back(tmp_path: Path) -> None:
+    """wide manages the cluster, narrow takes it over, then crashes: once its lease lapses
+    the cluster is wide's again, and its status says so at once (wide's last status named
+    wide itself, but narrow's write came since)."""
+    obj = cluster("example-cluster-min3.yaml", 1, 1)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(obj))
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "comeback", "seed": 3, "duration": "120s",
+        "operators": [{"name": "wide", "scope": "cluster"},
+                      {"name": "narrow", "namespace": "ray", "scope": "namespace",
+                       "installed": False}],
+        "timeline": [{"at": "0s", "applyFile": "c.yaml"},
+                     {"at": "20s", "installOperator": "narrow"},
+                     {"at": "50s", "crashOperator": "narrow"}]}))
+    world = World(scenario=load(path))
+    seen: list[tuple[float, str]] = []
+
+    def sample() -> None:
+        rc = world.api.objects["rayclusters"][("ray", "example-cluster")]
+        seen.append((world.now, (rc.get("status") or {}).get("managedBy", "")))
+        world.at(world.now + 1.0, sample)
+    world.at(1.0, sample)
+    world.run()
+    assert world.violations == []
+    managers = [m for _, m in seen]
+    assert "narrow" in managers and managers[-1] == "wide"
+    back = next(t for t, m in seen if t > 50 and m == "wide")
+    assert back < 50 + 15 + 10  # the lease lapses after 15 s; the status follows at once
