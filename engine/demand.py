@@ -43,8 +43,8 @@ def shape(resources: Mapping[str, float]) -> str:
     return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(resources.items())) + "}"
 
 
-def _shapes(items: Sequence[tuple[Mapping[str, float], int]], *, counts: bool,
-            limit: int = 5) -> str:
+def shapes(items: Sequence[tuple[Mapping[str, float], int]], *, counts: bool = True,
+           limit: int = 5) -> str:
     """A few bundles, with their counts or not: `{CPU: 64} x3, {GPU: 8} x1`."""
     parts = [f"{shape(r)} x{n}" if counts else shape(r) for r, n in items[:limit]]
     if len(items) > limit:
@@ -72,10 +72,10 @@ def note(cs: ClusterState, types: Mapping[str, Mapping[str, float]], unfulfilled
     reason, why = _why(cs, launched, now) if held_count else ("", "")
     bad = sorted((dict(k), n) for k, n in infeasible.items())
     return Note(
-        infeasible=(f"no pod type can hold {_shapes(bad, counts=False)}: change the workload "
+        infeasible=(f"no pod type can hold {shapes(bad, counts=False)}: change the workload "
                     "or add a pod type that fits") if bad else "",
         held_reason=reason,
-        held=f"{held_count} bundles wait ({_shapes(held, counts=True)}): {why}" if held else "",
+        held=f"{held_count} bundles wait ({shapes(held, counts=True)}): {why}" if held else "",
         infeasible_count=sum(infeasible.values()), held_count=held_count)
 
 

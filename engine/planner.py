@@ -351,23 +351,50 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
         return demand.quick(cs, now)
     decision = autoscaler.update(cs, now, idle=cs.load_fresh, enforce=terminate)
     if decision.terminate:
-        by_group: dict[tuple[str, str], int] = defaultdict(int)
+        by_group: dict[tuple[str, str], list[float]] = defaultdict(list)
         used = autoscaler.last_use(cs, now) if cs.load is not None else {}
         for name, reason in decision.terminate:
             pod = cs.pods[name]
-            pod_type = pod.pod_type
-            message = (drains.idle_message(round(now - used[pod.ip]))
-                       if reason == autoscaler.IDLE and pod.ip in used
+            idle = now - used[pod.ip] if reason == autoscaler.IDLE and pod.ip in used else -1.0
+            message = (drains.idle_message(round(idle)) if idle >= 0
                        else f"the operator removes this worker ({reason})")
             drains.remove(cs, pod, reason, message, now, out)
-            by_group[(pod_type, reason)] += 1
-        for (pod_type, reason), n in by_group.items():
-            message = f"Removing {n} nodes of type {pod_type} ({reason})."
+            by_group[(pod.pod_type, reason)].append(idle)
+        for (pod_type, reason), idles in by_group.items():
+            message = f"Removing {len(idles)} nodes of type {pod_type} ({reason})."
+            if reason == autoscaler.IDLE and min(idles) >= 0:
+                message += (f" Idle for {_span(idles)} s, past idleTimeoutMinutes "
+                            f"{cs.idle_timeout / 60:g}.")
             lc.tell(cs, "Normal", "DeletedWorkerPods", "INFO", message, out)
     if decision.launch:
-        _launch(cs, decision.launch, out, decision.types)
+        _launch(cs, decision.launch, out, decision.types, why=_launch_reasons(cs, decision))
     return demand.note(cs, {n: t.resources for n, t in decision.types.items()},
                        decision.unfulfilled, sum(decision.launch.values()), now)
+
+
+def _span(values: list[float]) -> str:
+    low, high = round(min(values)), round(max(values))
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def _launch_reasons(cs: st.ClusterState, decision: autoscaler.Decision) -> dict[str, str]:
+    """Why each type is launched, in a sentence: its minimum, a rolling update, or demand."""
+    spec, load = cs.spec, cs.load
+    assert spec is not None
+    asked = [] if load is None else [*((b.resources, b.count) for b in load.pending),
+                                     *((b.resources, b.count) for b in load.requests),
+                                     *((b, 1) for g in load.placement_groups for b in g.bundles)]
+    out = {}
+    for name in decision.launch:
+        t = spec.pod_types[name]
+        have = cs.live.get(name, 0) + cs.inflight.get(name, 0)
+        if have < min(t.min_workers, t.max_workers):
+            out[name] = f"To keep minWorkers {min(t.min_workers, t.max_workers)}."
+        elif cs.outdated and not asked:
+            out[name] = "To replace outdated workers."
+        elif asked:
+            out[name] = f"For pending demand: {demand.shapes(asked)}."
+    return out
 
 
 def _template(cs: st.ClusterState, pod_type: PodType, role: str,
@@ -383,7 +410,8 @@ def _template(cs: st.ClusterState, pod_type: PodType, role: str,
 
 
 def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action],
-            types: Mapping[str, NodeType] | None = None) -> None:
+            types: Mapping[str, NodeType] | None = None,
+            why: Mapping[str, str] | None = None) -> None:
     spec = cs.spec
     assert spec is not None
     counter = cs.counter
@@ -400,6 +428,10 @@ def _launch(cs: st.ClusterState, launch: Mapping[str, int], out: list[act.Action
         )
         counter += n
         message = f"Adding {n} nodes of type {type_name}."
+        reason = why.get(type_name) if why is not None else (
+            f"To keep minWorkers {min(t.min_workers, t.max_workers)}.")
+        if reason:
+            message += f" {reason}"
         lc.tell(cs, "Normal", "CreatedWorkerPods", "INFO", message, out)
 
 
