@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from attrs import define, field
@@ -24,6 +25,7 @@ from adapters.kube import KubeApi
 from adapters.leader import RETRY_SECONDS, Elector
 from adapters.process import STALL_SECONDS, Heartbeat, Process, Timers, health_server
 from adapters.ray_poll import ADDRESS, Poller
+from driver import record
 from driver.budget import Budget
 from driver.metrics import Metrics
 from driver.operator import Operator
@@ -71,6 +73,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--log-format", choices=logs.FORMATS, default="text",
                    help="text: one line each, the cluster's `<name>,<namespace>:` first, then "
                         "the UTC time and level; json: one object each (default %(default)s)")
+    p.add_argument("--record", metavar="DIR",
+                   help="keep a record of every event folded and action taken in DIR, in "
+                        "rotating segments that each start with a snapshot: python -m sim "
+                        "replay DIR re-derives every decision")
+    p.add_argument("--record-segment-mib", type=float, default=64.0, metavar="MIB",
+                   help="start a new segment past this size (default %(default)g)")
+    p.add_argument("--record-segments", type=int, default=4, metavar="N",
+                   help="keep the newest N segments (default %(default)s)")
     p.add_argument("--leader-namespace",
                    help="where the leader Lease lives (default: $POD_NAMESPACE, else default)")
     return p.parse_args(argv)
@@ -134,6 +144,10 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> Process:
                   log=log.info, budget=Budget(qps=args.qps, burst=args.burst),
                   metrics=metrics, clock=time.time, requeue=timers.add, resume=timers.add)
     process = Process(api=api, operator=op, scope=scope, timers=timers, clock=time.time)
+    if args.record:
+        process.recorder = op.trace = record.Recorder(
+            Path(args.record), name, lambda: op.state,
+            segment_bytes=int(args.record_segment_mib * 1024 * 1024), keep=args.record_segments)
     if ray_load.available() and not args.no_ray_load:
         process.poller = Poller(deliver=process.deliver, log=log.info, clock=process.clock,
                                 template=args.ray_address, interval=args.ray_poll_seconds,
@@ -182,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         host, port = bind_address(args)
         process = build(args, dict(os.environ))
-    except (scopes.ScopeError, ValueError) as exc:
+    except (scopes.ScopeError, ValueError, record.RecordError) as exc:
         print(f"ray-operator: {exc}", file=sys.stderr)
         return 2
     process.heartbeat = Heartbeat(args.healthz_stall_seconds)

@@ -27,6 +27,7 @@ from adapters.kube import KubeApi, Listing
 from adapters.ray_poll import Poller
 from driver.execute import ApiError
 from driver.operator import WATCHED, Operator
+from driver.record import Recorder
 from engine import claiming, errors
 from engine import events as ev
 from engine.scopes import Scope
@@ -108,6 +109,8 @@ class Process:
         self.poller: Poller | None = None  # reads each cluster's Ray load (adapters.ray_poll)
         self.next_poll = 0.0
         self.heartbeat = Heartbeat(STALL_SECONDS)
+        self.recorder: Recorder | None = None  # --record: flushed every second, closed at exit
+        self.flushed = 0.0
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -132,6 +135,8 @@ class Process:
                 self.heartbeat.beat()
                 self.stopping.wait(RESYNC_BACKOFF[min(failures, len(RESYNC_BACKOFF)) - 1])
         self.release()
+        if self.recorder is not None:
+            self.recorder.close()
 
     def _namespaces(self) -> list[str | None]:
         if self.scope.namespaces is None:
@@ -183,6 +188,9 @@ class Process:
         if self.timers.fire(now):
             self.op.tick(now)
             self.op.run()
+        if self.recorder is not None and now - self.flushed >= 1.0:
+            self.flushed = now
+            self.recorder.flush()
         wait = self.timers.wait(now, 1.0)
         try:
             return self.inbox.get(timeout=max(wait, 0.0))

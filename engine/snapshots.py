@@ -31,7 +31,7 @@ _POD_FIELDS = ("name", "pod_type", "role", "phase", "ip", "terminating", "launch
 _SKIP = frozenset({"key", "spec", "pods", "creating", "load", "phase", "status_sent",
                    "status_sent_at", "wake_pending", "expiry_at", "oldest_use", "announce",
                    "live_ips", "ray_nodes", "free_total", "node_free", "joined", "connected",
-                   "claim", "claim_writing", "claim_confirmed", "claim_replaced",
+                   "claim",
                    "head_current", "settled", "idle_stale", "idle_timeout",
                    "templates", "types_memo", "notices"})
 _RESTORED = frozenset({"dead", "deleting"})  # saved in another form: restored one by one
@@ -165,6 +165,9 @@ def _restore_cluster(raw: dict[str, Any]) -> st.ClusterState:
     cs.expiry_at = math.inf if raw["expiry_at"] is None else raw["expiry_at"]
     cs.oldest_use = math.inf if raw["oldest_use"] is None else raw["oldest_use"]
     cs.announce = math.inf if raw["announce"] is None else raw["announce"]
+    if cs.claim_writing is not None:  # a pair, as JSON has it a list
+        fence, replaced = cs.claim_writing
+        cs.claim_writing = (fence, replaced)
     if raw.get("claim") is not None:
         cs.claim = claims.parse({"metadata": {"annotations": {claims.ANNOTATION: raw["claim"]}}})
     for pod in cs.pods.values():

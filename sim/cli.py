@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from driver import record
 from sim import report
 from sim.scenario import Scenario, ScenarioError, load
 from sim.world import World, tune_gc
@@ -68,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
                                    "(python -m sim kubelet --help)", add_help=False)
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario")
-    replay = sub.add_parser("replay", help="re-derive every decision from a trace")
-    replay.add_argument("trace")
+    replay = sub.add_parser("replay", help="re-derive every decision from a trace, or from a "
+                                           "live run's record (ray-operator --record DIR)")
+    replay.add_argument("trace", help="a trace file, or a record folder")
     plan = sub.add_parser("plan", help="print the actions the engine would take now (dry run)")
-    plan.add_argument("cluster")
+    plan.add_argument("cluster", help="a RayCluster file, or NAMESPACE/NAME with --record")
     plan.add_argument("--state", metavar="STATE.json")
+    plan.add_argument("--record", metavar="DIR",
+                      help="plan on the state a live run's record ends in "
+                           "(ray-operator --record DIR)")
     serve = sub.add_parser("serve", help="serve the simulated cluster as a Kubernetes API")
     serve.add_argument("scenario", nargs="?", default=None,
                        help="a scenario whose cluster and timeline to serve (its operators "
@@ -103,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             from sim import plan as planning
 
-            print(json.dumps(planning.dry_run(args.cluster, args.state), indent=2))
+            if args.record:
+                print(json.dumps(planning.recorded(args.cluster, args.record), indent=2))
+            else:
+                print(json.dumps(planning.dry_run(args.cluster, args.state), indent=2))
             return 0
         if args.command == "serve":
             return _serve(args, console)
@@ -195,9 +203,16 @@ def _list(console: Console) -> int:
 
 
 def _replay(path: str, console: Console) -> int:
+    """A trace file of `python -m sim --trace`, or the folder of `ray-operator --record`."""
     try:
-        with open(path) as handle:
-            ok, message, events = report.replay(handle)
+        if Path(path).is_dir():
+            ok, message, events = report.replay(record.lines(Path(path)))
+        else:
+            with open(path) as handle:
+                ok, message, events = report.replay(handle)
+    except record.RecordError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {path}: cannot be read: {exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -1,21 +1,25 @@
-"""`python -m sim plan CLUSTER.yaml [--state STATE.json]`: the engine's decision, dry.
+"""`python -m sim plan CLUSTER.yaml [--state STATE.json]` or `plan NAMESPACE/NAME --record
+DIR`: the engine's decision, dry.
 
 The RayCluster and the observed state (pods, Ray load; docs/simulator.md) become the events
 the engine would have seen; the plan it makes now is printed and nothing is executed. This
-is how to ask "what would a `helm upgrade` or this load do to my cluster?".
+is how to ask "what would a `helm upgrade` or this load do to my cluster?". With a live
+run's record, the state is the one the operator had at the record's end.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from driver import record
 from engine import actions as act
-from engine import checks, codec, planner
+from engine import checks, codec, planner, snapshots
 from engine import events as ev
 from engine import spec as specs
 from engine import state as st
@@ -107,7 +111,48 @@ def dry_run(cluster_path: str, state_path: str | None) -> dict[str, Any]:
     state = st.initial()
     for event in events:
         state = st.evolve(state, event)
-    actions = planner.plan(state, now)
+    return _decision(planner.plan(state, now))
+
+
+def recorded(cluster: str, folder: str) -> dict[str, Any]:
+    """The decision for `cluster` (NAMESPACE/NAME) on the state a live run's record
+    (`ray-operator --record DIR`) ends in: its snapshot and events folded again, then a
+    full autoscaler pass planned at the record's last time."""
+    namespace, _, name = cluster.partition("/")
+    if not namespace or not name:
+        raise ScenarioError(cluster, "(cluster)", "expected NAMESPACE/NAME with --record")
+    try:
+        state = _fold(record.lines(Path(folder)))
+    except record.RecordError as exc:
+        raise ScenarioError(folder, "(record)", str(exc)) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ScenarioError(folder, "(record)", f"cannot be folded: {exc}") from exc
+    key = (namespace, name)
+    cs = state.clusters.get(key)
+    if cs is None:
+        known = ", ".join(f"{ns}/{n}" for ns, n in sorted(state.clusters)) or "none"
+        raise ScenarioError(folder, "(record)", f"has no cluster {cluster} (it has: {known})")
+    cs.needs_update = True
+    state.dirty[key] = None
+    actions = planner.plan(state, state.now)
+    return _decision(tuple(a for a in actions if a.cluster == key))
+
+
+def _fold(lines: Iterable[str]) -> st.State:
+    """The state at the end of a record: from its oldest snapshot, every event folded."""
+    state: st.State | None = None
+    for line in lines:
+        item = json.loads(line)
+        if item.get("kind") == "snapshot" and state is None:
+            state = snapshots.restore(item["state"])
+        elif item.get("kind") == "event" and state is not None:
+            state, _ = planner.step(state, codec.event_from_dict(item))
+    if state is None:
+        raise ValueError("no snapshot to start from")
+    return state
+
+
+def _decision(actions: tuple[act.Action, ...]) -> dict[str, Any]:
     launch = Counter(a.pod_type for a in actions
                      if isinstance(a, act.CreatePod) and a.role == ev.WORKER)
     return {

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine import claims, codec, planner
+from engine import claims, codec, errors, planner, snapshots
 from engine import state as st
 from sim import invariants, story
 from sim.world import World
@@ -224,6 +224,10 @@ def replay(lines: Iterable[str]) -> tuple[bool, str, int]:
                     install=None if install is None else claims.Install(**install))
             except (TypeError, ValueError) as exc:
                 return False, f"line {number}: cannot decode the install: {exc}", events
+        elif kind == "snapshot":  # a live record's segment starts from the state it had
+            problem = _resume(states, op, item)
+            if problem:
+                return False, f"line {number}: {problem}", events
         elif kind == "event":
             try:
                 event = codec.event_from_dict(item)
@@ -248,6 +252,40 @@ def replay(lines: Iterable[str]) -> tuple[bool, str, int]:
             return False, (f"operator {op}: replay gave {len(got) - len(want)} more actions "
                            f"than recorded, first {got[len(want)].get('type')}"), events
     return True, "identical", events
+
+
+def _resume(states: dict[str, st.State], op: str, item: dict[str, Any]) -> str:
+    """Take a recorded snapshot as `op`'s state; when the same process was folding already,
+    the state it reached must be the snapshot (else say where they differ)."""
+    recorded = item.get("state")
+    try:
+        restored = snapshots.restore(recorded)  # type: ignore[arg-type]
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        return f"cannot restore the snapshot: {errors.describe(exc)}"
+    before = states.get(op)
+    same = before is not None and restored.install is not None and before.install is not None \
+        and before.install.instance == restored.install.instance
+    if before is not None and same:
+        folded = json.loads(json.dumps(snapshots.snapshot(before)))
+        if folded != recorded:
+            return (f"operator {op}: the state replay reached differs from the recorded "
+                    f"snapshot at {_first_difference(folded, recorded)}")
+    if before is None or not same:  # else the fold goes on from what it reached
+        states[op] = restored
+    return ""
+
+
+def _first_difference(a: Any, b: Any, path: str = "state") -> str:
+    """Where two JSON values first differ, as a path (`state.clusters[0].live`) and values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: replay has {a!r:.120}, the record {b!r:.120}"
 
 
 def _difference(recorded: dict[str, Any], mine: dict[str, Any] | None) -> str:
