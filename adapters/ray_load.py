@@ -21,6 +21,7 @@ from typing import Any
 from attrs import frozen
 
 from engine import events as ev
+from engine import raystatus
 
 STRATEGIES = ("STRICT_SPREAD", "STRICT_PACK", "SPREAD", "PACK")
 DEAD = 2  # autoscaler_pb2.NodeStatus.DEAD
@@ -185,3 +186,16 @@ def drain(address: str, ip: str, *, message: str, deadline: float,
         raise LoadError(f"cannot drain {ip} through the Ray head at {address}: "
                         f"{type(exc).__name__}: {exc}") from exc
     return DrainAnswer(accepted=bool(accepted), reason=str(refusal or ""))
+
+
+def publish(address: str, status: bytes, notes: bytes, *, timeout: float = 5.0) -> None:
+    """Write the operator's view where `ray status` and the dashboard read Ray's autoscaler
+    status (`engine.raystatus`): the status JSON and the lines printed after it."""
+    client = _client(address, timeout)
+    try:
+        client.internal_kv_put(raystatus.STATUS_KEY, status, True, None, timeout=timeout)
+        client.internal_kv_put(raystatus.ERROR_KEY, notes, True, None, timeout=timeout)
+    except Exception as exc:  # ray raises its own RpcError, RuntimeError, ...
+        _CLIENTS.pop(address, None)
+        raise LoadError(f"cannot write the status to the Ray head at {address}: "
+                        f"{type(exc).__name__}: {exc}") from exc

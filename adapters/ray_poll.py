@@ -15,12 +15,15 @@ cluster's workers follow minWorkers and maxWorkers until a read succeeds. Failur
 logged with the cluster's prefix, once per kind of failure.
 
 The poller is also the operator's link to the heads for drains (`drain`, the
-`driver.operator.RayLink`): each is asked on the same pool and answered through `deliver`.
+`driver.operator.RayLink`): each is asked on the same pool and answered through `deliver`;
+and with each read it writes what `ray status` shows there (`engine.raystatus`, built on
+the loop from the engine's state, written on the pool).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +32,7 @@ from attrs import define, field
 from adapters import ray_load
 from engine import actions as act
 from engine import events as ev
+from engine import raystatus
 from engine import state as st
 
 ADDRESS = "{service}.{namespace}.svc:{port}"
@@ -71,6 +75,9 @@ class Poller:
     inflight: set[ev.ClusterKey] = field(factory=set)
     watches: dict[ev.ClusterKey, Watch] = field(factory=dict)
     drain_node: Callable[..., Any] = ray_load.drain
+    write_status: Callable[..., Any] = ray_load.publish
+    status: bool = True  # publish what `ray status` shows to each head read
+    status_failed: set[str] = field(factory=set)  # heads whose status write failed (told)
     addresses: dict[ev.ClusterKey, str] = field(factory=dict)  # of the heads read last
 
     def due(self, state: st.State, now: float) -> None:
@@ -89,11 +96,25 @@ class Poller:
             if key in self.inflight:
                 continue
             self.inflight.add(key)
-            self.pool.submit(self._read, key, address, watch)
+            view = None
+            if watch.read and self.status:  # what `ray status` shows, built on the loop
+                view = (json.dumps(raystatus.report(cs, now)).encode(),
+                        raystatus.notes(cs, now).encode())
+            self.pool.submit(self._read, key, address, watch, view)
         for key in list(self.watches):
             if key not in live:  # no running head now: a new one gets a new grace period
                 del self.watches[key]
                 self.addresses.pop(key, None)
+
+    def _publish(self, name: str, address: str, view: tuple[bytes, bytes]) -> None:
+        """Write what `ray status` shows; a failure is told once and the load still read."""
+        try:
+            self.write_status(address, *view, timeout=self.timeout)
+            self.status_failed.discard(address)
+        except Exception as exc:
+            if address not in self.status_failed:
+                self.status_failed.add(address)
+                self.log(f"{name}: WARNING cannot write the status ray status shows: {exc}")
 
     def drain(self, action: act.DrainNode, at: float) -> ev.ActionResult | None:
         """Ask the cluster's head to drain one node, off the loop (`driver.operator.RayLink`):
@@ -118,10 +139,13 @@ class Poller:
         self.deliver(ev.ActionResult(cluster=action.cluster, at=self.clock(),
                                      action=action.ref, outcome=outcome, reason=reason))
 
-    def _read(self, key: ev.ClusterKey, address: str, watch: Watch) -> None:
+    def _read(self, key: ev.ClusterKey, address: str, watch: Watch,
+              view: tuple[bytes, bytes] | None = None) -> None:
         name = f"{key[1]},{key[0]}"
         try:
             reading = self.read(address, timeout=self.timeout)
+            if view is not None:
+                self._publish(name, address, view)
             now = self.clock()
             event: ev.Event = ray_load.to_event(reading, cluster=key, at=now)
             if watch.failure:

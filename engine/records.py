@@ -172,6 +172,7 @@ class ClusterState:
     type_failures: dict[str, int] = field(default_factory=dict)
     unavailable: dict[str, float] = field(default_factory=dict)
     stuck_due: float = -math.inf
+    failed: list[tuple[str, str]] = field(default_factory=list)  # the last stuck (pod, type)
 
     @property
     def name(self) -> str:

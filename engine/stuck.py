@@ -29,6 +29,7 @@ from engine.records import ClusterState, State
 STUCK = "stuck"
 BACKOFF_START = 10.0
 BACKOFF_CAP = 600.0
+FAILED_KEPT = 10  # the last stuck pods `ray status` lists as failed nodes
 
 
 def timeout(cs: ClusterState) -> float:
@@ -96,6 +97,7 @@ def record(state: State, cs: ClusterState, action: act.DeletePod, now: float) ->
     until = now + backoff(cs, action.pod_type)
     cs.type_failures[action.pod_type] = cs.type_failures.get(action.pod_type, 0) + 1
     cs.unavailable[action.pod_type] = until
+    cs.failed = [*cs.failed[-(FAILED_KEPT - 1):], (action.name, action.pod_type)]
     lc.wake(state, cs.key, until)
 
 

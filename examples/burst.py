@@ -41,10 +41,16 @@ def main() -> None:
     p.add_argument("--port", type=int, default=6380)
     p.add_argument("--tasks", type=int, default=2)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--impossible", type=float, metavar="CPUS",
+                   help="also submit a task asking for this many CPUs, which no pod type "
+                        "holds (it never runs: `ray status` and the RayCluster show it)")
     args = p.parse_args()
     address = head_address(args.kubeconfig, args.namespace, args.cluster, args.port)
     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     started = time.monotonic()
+    if args.impossible:
+        work.options(num_cpus=args.impossible).remote(0.0)
+        print(f"asked for a task of {args.impossible:g} CPUs", flush=True)
     results = ray.get([work.remote(args.seconds) for _ in range(args.tasks)])
     print(f"{len(results)} tasks done in {time.monotonic() - started:.1f} s on nodes "
           f"{sorted({str(r['node']) for r in results})}", flush=True)

@@ -93,3 +93,40 @@ def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Lo
     log = local.log("operator")
     assert logged(log, "local,ray", "INFO", "Adding 2 nodes of type worker."), log
     assert "reading each cluster's Ray load" in log
+
+
+def test_ray_status_shows_the_operators_workers_and_what_no_type_can_hold(
+        local: Local) -> None:
+    port = free_port()
+    local.start("serve", "-m", "sim", "serve", "--ray-processes", "--port", str(port),
+                "--kubeconfig", str(local.config), "--namespace", "ray")
+    until(local.config.exists)
+    local.start("operator", "-m", "adapters", "--kubeconfig", str(local.config),
+                "--operator-name", "local", "--ray-address", "{ip}:{port}",
+                "--ray-poll-seconds", "2", "--metrics-port", str(free_port()))
+    local.kubectl("apply", "--validate=false", "-f", str(ROOT / "examples" /
+                                                         "local-ray-cluster.yaml"))
+    until(lambda: local.pods() == ["head"], seconds=60)
+    local.start("burst", str(ROOT / "examples" / "burst.py"), "--kubeconfig",
+                str(local.config), "--tasks", "1", "--seconds", "60", "--impossible", "64")
+    until(lambda: local.pods() == ["head", "worker"], seconds=120)
+    head = local.kubectl("get", "pods", "-n", "ray", "-l", "ray-node-type=head", "-o",
+                         "jsonpath={.items[0].status.podIP}")
+
+    def status() -> str:
+        return subprocess.run([processes.ray_command(), "status", "--address", f"{head}:6380"],
+                              capture_output=True, text=True, timeout=60).stdout
+
+    def shown() -> bool:
+        """ray status lists the worker the operator launched and the impossible task"""
+        out = status()
+        return "1 worker" in out and "'CPU': 64.0" in out and "infeasible" in out
+    until(shown, seconds=60)
+    out = status()
+    assert "No cluster status" not in out and "1 head" in out, out
+    assert "no pod type can hold {CPU: 64}" in out, out
+    obj = json.loads(local.kubectl("get", "raycluster", "-n", "ray", "local", "-o", "json"))
+    feasible = next(c for c in obj["status"]["conditions"] if c["type"] == "DemandFeasible")
+    assert feasible["status"] == "False" and "{CPU: 64}" in feasible["message"]
+    events = local.kubectl("get", "events", "-n", "ray", "-o", "jsonpath={.items[*].reason}")
+    assert "InfeasibleDemand" in events.split()
