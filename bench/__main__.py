@@ -314,6 +314,56 @@ def b7(scale: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def r1(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    """What `ray-operator --record` costs: B1's steps mix, folded with and without writing
+    every event and action to a record, alternately, on the same events."""
+    import resource
+    import shutil
+    import tempfile
+
+    events = workloads.record_run(clusters=scale["b1_clusters"],
+                                  pods_per_cluster=scale["b1_pods"],
+                                  events=scale["b1_events"], pattern="steps")
+    plain: list[float] = []
+    kept: list[float] = []
+    written = 0
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(scale["runs"]):
+        plain.append(be.replay(events)[0])
+        folder = Path(tempfile.mkdtemp(prefix="bench-record-"))
+        try:
+            rate, written = be.replay_recorded(events, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        kept.append(rate)
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def stats(values: list[float]) -> dict[str, Any]:
+        values = sorted(values)
+        return {"median": values[len(values) // 2], "min": values[0], "max": values[-1],
+                "runs": len(values)}
+
+    base, rec = stats(plain), stats(kept)
+    cost = 100.0 * (1 - rec["median"] / base["median"])
+    one = {"median": written / len(events), "min": written / len(events),
+           "max": written / len(events), "runs": 1}
+    grown = max(0, rss_after - rss_before) / 1024
+    extra = 1e6 / rec["median"] - 1e6 / base["median"]
+    per = {"median": extra, "min": extra, "max": extra, "runs": 1}
+    return [
+        row("R1 replay [steps], no record", "events/s", base, "-", None, "as B1a"),
+        row("R1 replay [steps], recording every event and action", "events/s", rec, "-", None,
+            f"{cost:.0f}% fewer at full speed: one JSON line per event and per action"),
+        row("R1 time recording adds per event", "us", per, "-", None,
+            "at 1,000 events/s (a busy operator) about 1% of one core"),
+        row("R1 record size per event folded", "bytes", one, "-", None,
+            "actions and segment snapshots included"),
+        row("R1 peak RSS growth while recording", "MB",
+            {"median": grown, "min": grown, "max": grown, "runs": 1}, "-", None,
+            "ru_maxrss after the runs less before (the events are held either way)"),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "B1": b1,
     "B2": b2,
@@ -325,6 +375,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "PEERS": peers,
     "IN": inputs,
     "B7": b7,
+    "R1": r1,
 }
 
 

@@ -214,3 +214,28 @@ def restart(events: list[ev.Event], *, tail: int) -> dict[str, Any]:
         gc.unfreeze()
     return {"seconds": done - start, "restore_seconds": loaded - start,
             "snapshot_bytes": len(text), "equal": snapshots.snapshot(restored) == never_stopped}
+
+
+def replay_recorded(events: list[ev.Event], folder: Any) -> tuple[float, int]:
+    """R1: `replay` with every event and action written by the live operator's recorder
+    (`driver.record`, as `ray-operator --record` runs it); events/s and bytes written."""
+    from driver import record
+
+    step = planner.step
+    holder = [st.initial(synced=True)]
+    recorder = record.Recorder(folder, "bench", lambda: holder[0], keep=1_000_000)
+
+    def run() -> st.State:
+        state = holder[0]
+        for event in events:
+            recorder("event", None, event)
+            state, actions = step(state, event)
+            holder[0] = state
+            for action in actions:
+                recorder("action", None, action)
+        recorder.close()
+        return state
+
+    rate, _ = _timed(len(events), run)
+    written = sum(p.stat().st_size for p in record.segments(folder))
+    return rate, written

@@ -16,13 +16,14 @@ Writing is one `json.dumps` and a buffered write per event or action on the loop
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine import codec, snapshots
+from engine import snapshots
 from engine import state as st
 
 PREFIX = "record-"
@@ -85,15 +86,29 @@ class Recorder:
             if self.out is None or self.written >= self.segment_bytes:
                 self._rotate()
             self.events += 1
-            body = codec.event_to_dict(item)
         elif kind == "action":
             if self.out is None:
                 self._rotate()
-            body = codec.action_to_dict(item)
         else:
             return
-        self._line({"t": getattr(item, "at", None), "kind": kind, "operator": self.operator,
-                    "cluster": body.get("cluster"), **body})
+        cls = type(item)
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = _names(cls)
+        self.seq += 1
+        line: dict[str, Any] = {"seq": self.seq, "t": getattr(item, "at", None), "kind": kind,
+                                "operator": self.operator, "type": cls.__name__}
+        for name, key in names:
+            line[key] = getattr(item, name)
+        cluster = line.get("cluster")
+        if type(cluster) is tuple:
+            line["cluster"] = f"{cluster[0]}/{cluster[1]}"
+        elif kind == "action" and cluster is None:  # a lease renewal: its namespace
+            line["cluster"] = f"{item.cluster[0]}/{item.cluster[1]}"
+        text = _encode(line) + "\n"
+        assert self.out is not None
+        self.out.write(text)
+        self.written += len(text)
 
     def _line(self, line: dict[str, Any]) -> None:
         assert self.out is not None
@@ -127,6 +142,32 @@ class Recorder:
         if self.out is not None:
             self.out.close()
             self.out = None
+
+
+_SKIPPED = frozenset({"template", "signature", "demand"})
+"""Action fields derived from others (a Pod manifest from its template, what a status was
+built from): replay derives them again, so a record leaves them out."""
+
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _names(cls: type) -> tuple[tuple[str, str], ...]:
+    """(field, key in the line) of an event or action class, as `engine.codec` names them."""
+    return tuple((f.name, "event_type" if f.name == "type" else f.name)
+                 for f in dataclasses.fields(cls) if f.name not in _SKIPPED)
+
+
+def _plain(value: Any) -> Any:
+    """What JSON cannot write by itself: the records inside events, read-only mappings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot record a {type(value).__name__}")
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=_plain).encode
+"""One line as `engine.codec` would write it, in C but for the few records inside events."""
 
 
 def _number(path: Path) -> int:

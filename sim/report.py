@@ -244,6 +244,8 @@ def replay(lines: Iterable[str]) -> tuple[bool, str, int]:
         want, got = expected.get(op, []), produced.get(op, [])
         for i, (number, body) in enumerate(want):
             mine = got[i] if i < len(got) else None
+            if mine is not None and "manifest" not in body:  # a live record leaves it out
+                mine = {k: v for k, v in mine.items() if k != "manifest"}
             if mine is None or _canon(mine) != _canon(body):
                 return False, (f"operator {op}: trace line {number}: recorded "
                                f"{body.get('type')} {_brief(body)}; replay gave "
