@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from itertools import compress, groupby
 from operator import attrgetter
 
-from engine import constraints, drains, packing, scheduler, stuck
+from engine import constraints, drains, scheduler, stuck
 from engine import events as ev
 from engine.constraints import IDLE as IDLE  # the reasons, re-exported
 from engine.constraints import MAX_PER_TYPE as MAX_PER_TYPE
@@ -194,26 +194,6 @@ def _fits_free_capacity(cs: ClusterState, pending: tuple[ev.Bundle, ...]) -> boo
         if left <= 0:
             return True
     return False
-
-
-def waiting(cs: ClusterState) -> tuple[scheduler.Demand, dict[str, scheduler.NodeType]]:
-    """What a pass that launches nothing beyond minWorkers would leave of the pending tasks
-    (`may_launch_beyond_min` said so): the demand the nodes there, those in flight and the
-    min-workers top-up cannot place; and the types it saw. Exactly `update`'s unfulfilled
-    then, for the status's note (`engine.demand`), without deciding anything."""
-    load, spec = cs.load, cs.spec
-    assert load is not None and spec is not None
-    types = node_types(cs)
-    runs, counts, _ = _node_runs(cs, types, _going(cs) if cs.draining or cs.drained else set())
-    for name, t in types.items():
-        n = cs.inflight.get(name, 0)
-        missing = min(t.min_workers, t.max_workers) + (name == spec.head_pod_type) \
-            - counts.get(name, 0) - n
-        if n + max(missing, 0) > 0:
-            runs.append(Run(t.resources, n + max(missing, 0)))
-    shapes = [(b.resources, b.count) for b in load.pending]
-    left = packing.residual(runs, packing.group(shapes))
-    return left, types
 
 
 def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) -> Decision:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from engine import autoscaler
-from engine.packing import Demand, fits
+from engine.packing import fits
 from engine.records import ClusterState
 
 
@@ -52,8 +52,9 @@ def shapes(items: Sequence[tuple[Mapping[str, float], int]], *, counts: bool = T
     return ", ".join(parts)
 
 
-def note(cs: ClusterState, types: Mapping[str, Mapping[str, float]], unfulfilled: Demand,
-         launched: int, now: float) -> Note:
+def note(cs: ClusterState, types: Mapping[str, Mapping[str, float]],
+         unfulfilled: Sequence[tuple[Mapping[str, float], int]], launched: int,
+         now: float) -> Note:
     """The note of a pass: `types` are each pod type's resources, `unfulfilled` what the
     scheduler left after its launches, `launched` how many pods it launches now."""
     load = cs.load
@@ -79,21 +80,30 @@ def note(cs: ClusterState, types: Mapping[str, Mapping[str, float]], unfulfilled
         infeasible_count=sum(infeasible.values()), held_count=held_count)
 
 
+def full(cs: ClusterState) -> bool:
+    """Whether no pod can be launched beyond what is there and in flight: the cluster at
+    its maxWorkers, or every type at its own."""
+    spec = cs.spec
+    assert spec is not None
+    return cs.live_total + sum(cs.inflight.values()) >= spec.max_workers or not any(
+        cs.live.get(n, 0) + cs.inflight.get(n, 0) < t.max_workers
+        for n, t in spec.pod_types.items())
+
+
 def quick(cs: ClusterState, now: float) -> Note:
-    """The note when the planner took its shortcut (no launch beyond minWorkers could
-    happen, `engine.autoscaler.may_launch_beyond_min`): nothing is asked, or what is
-    asked fits what runs, or every bundle Ray could not place waits for a maximum."""
+    """The note when no launch can help (`full`), or when the planner took its shortcut (no
+    launch beyond minWorkers could happen, `engine.autoscaler.may_launch_beyond_min`): then
+    either nothing is asked, or what is asked fits what runs, or the cluster is full and
+    every pending bundle waits for a maximum. Costs O(shapes x types), so the planner's
+    shortcut and a full pass note the same without packing anything."""
     load, spec = cs.load, cs.spec
     assert spec is not None
     if load is None or not (load.pending or load.requests or load.placement_groups):
         return NONE
-    full = cs.live_total + sum(cs.inflight.values()) >= spec.max_workers or not any(
-        cs.live.get(n, 0) + cs.inflight.get(n, 0) < t.max_workers
-        for n, t in spec.pod_types.items())
-    if not full:  # what is asked fits on what runs
+    if not full(cs):  # what is asked fits on what runs
         return NONE
-    left, types = autoscaler.waiting(cs)
-    return note(cs, {n: t.resources for n, t in types.items()}, left, 0, now)
+    types = {n: t.resources for n, t in autoscaler.node_types(cs).items()}
+    return note(cs, types, [(b.resources, b.count) for b in load.pending], 0, now)
 
 
 def _why(cs: ClusterState, launched: int, now: float) -> tuple[str, str]:

@@ -129,6 +129,7 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
                 cs.load_fresh = False
                 stuck.after_pass(cs, now)
     moved: dict[ev.ClusterKey, None] = {}
+    timed: dict[ev.ClusterKey, None] = {}  # clusters whose creates set the stuck timer
     cs = None
     last: ev.ClusterKey | None = None
     create, delete, lease = act.CreatePod, act.DeletePod, act.RenewLease
@@ -145,7 +146,8 @@ def record(state: st.State, actions: tuple[act.Action, ...]) -> st.State:
         try:
             if kind is create:
                 pods.add_creating(cs, action.name, action.pod_type, action.role, now)  # type: ignore[union-attr]
-                if action.role == ev.WORKER:  # type: ignore[union-attr]
+                if cs.stuck_due > now and cs.key not in timed:  # the first create: it must
+                    timed[cs.key] = None  # start by now + the timeout (the others too)
                     stuck.created(state, cs, now)
                 moved[cs.key] = None
             elif kind is delete:
@@ -349,6 +351,7 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
     if not terminate and not autoscaler.may_launch_beyond_min(cs):
         _min_workers(cs, now, out)
         return demand.quick(cs, now)
+    full = demand.full(cs)  # before this pass's launches, as the shortcut sees it
     decision = autoscaler.update(cs, now, idle=cs.load_fresh, enforce=terminate)
     if decision.terminate:
         by_group: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -368,6 +371,8 @@ def _autoscale(cs: st.ClusterState, now: float, out: list[act.Action], *,
             lc.tell(cs, "Normal", "DeletedWorkerPods", "INFO", message, out)
     if decision.launch:
         _launch(cs, decision.launch, out, decision.types, why=_launch_reasons(cs, decision))
+    if full:
+        return demand.quick(cs, now)
     return demand.note(cs, {n: t.resources for n, t in decision.types.items()},
                        decision.unfulfilled, sum(decision.launch.values()), now)
 

@@ -97,11 +97,12 @@ def pod_seen(state: State, event: ev.PodSeen) -> None:
                 load.unindex(cs, old)  # the IP index names the pod by IP; only a new IP moves it
             if event.ip:
                 load.index(cs, event.ip, event)
-        if event.phase == ev.RUNNING and old.phase != ev.RUNNING:
-            stuck.ran(cs, event.pod_type)
-        if cs.outdated and old.phase != event.phase:  # a rolling update waits on it
-            cs.needs_update = True
-            lc.mark(state, cs.key)
+        if (cs.type_failures or cs.outdated) and old.phase != event.phase:
+            if event.phase == ev.RUNNING:
+                stuck.ran(cs, event.pod_type)
+            if cs.outdated:  # a rolling update waits on it
+                cs.needs_update = True
+                lc.mark(state, cs.key)
         return  # e.g. Pending -> Running: nothing else a decision reads has changed
     was_head = cs.head == name
     quiet = False

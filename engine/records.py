@@ -173,6 +173,8 @@ class ClusterState:
     unavailable: dict[str, float] = field(default_factory=dict)
     stuck_due: float = -math.inf
     failed: list[tuple[str, str]] = field(default_factory=list)  # the last stuck (pod, type)
+    feasible_since: float = 0.0  # when the status's DemandFeasible last flipped (0: not yet)
+    met_since: float = 0.0  # ... and DemandMet
 
     @property
     def name(self) -> str:

@@ -174,12 +174,17 @@ def _status_dict(cs: ClusterState, now: float, sig: Signature, counts: dict[str,
             cs.generation, sig.service_conflict))
     if cs.spec is not None:
         feasible, met = not note.infeasible, not note.held_reason
+        last = sent.signature if sent is not None else None
+        since = cs.feasible_since if last is not None and cs.feasible_since \
+            and (not last.infeasible) == feasible else now
         status["conditions"].append(_condition(
-            "DemandFeasible", feasible, "AllFit" if feasible else "NoPodTypeFits",
-            _since(cs, "DemandFeasible", feasible, now), cs.generation, note.infeasible))
+            "DemandFeasible", feasible, "AllFit" if feasible else "NoPodTypeFits", since,
+            cs.generation, note.infeasible))
+        since = cs.met_since if last is not None and cs.met_since \
+            and (not last.held_reason) == met else now
         status["conditions"].append(_condition(
-            "DemandMet", met, note.held_reason or "NothingWaits",
-            _since(cs, "DemandMet", met, now), cs.generation, note.held))
+            "DemandMet", met, note.held_reason or "NothingWaits", since, cs.generation,
+            note.held))
         status["pendingDemand"] = demand.pending_demand(note)
     if cs.problems:
         status["message"] = cs.problems
@@ -204,29 +209,16 @@ def _add_decided(cs: ClusterState, desired: dict[str, int], out: list[act.Action
                 desired[pod.pod_type] -= 1
 
 
-def _condition(kind: str, ok: bool, reason: str, since: float | str, generation: int,
+def _condition(kind: str, ok: bool, reason: str, since: float, generation: int,
                message: str = "") -> dict[str, Any]:
     return {
         "type": kind,
         "status": "True" if ok else "False",
         "reason": reason,
         "message": message,
-        "lastTransitionTime": since if isinstance(since, str) else timestamp(since),
+        "lastTransitionTime": timestamp(since),
         "observedGeneration": generation,
     }
-
-
-def _since(cs: ClusterState, kind: str, ok: bool, now: float) -> float | str:
-    """When condition `kind` last changed: as the cluster's status last read shows it while
-    its status is the same, else now."""
-    written = cs.obj.get("status") if isinstance(cs.obj, Mapping) else None
-    for c in (written.get("conditions") or ()) if isinstance(written, Mapping) else ():
-        if isinstance(c, Mapping) and c.get("type") == kind:
-            if c.get("status") == ("True" if ok else "False") \
-                    and isinstance(c.get("lastTransitionTime"), str):
-                return str(c["lastTransitionTime"])
-            break
-    return now
 
 
 @functools.lru_cache(maxsize=4096)
@@ -243,6 +235,12 @@ def record_sent(cs: ClusterState, status: Mapping[str, Any], now: float,
         sig = signature_of(status)
     if old is None or old.signature.head_ready != sig.head_ready:
         cs.head_ready_since = now
+    if old is None or not cs.feasible_since or (not old.signature.infeasible) != (
+            not sig.infeasible):
+        cs.feasible_since = now
+    if old is None or not cs.met_since or (not old.signature.held_reason) != (
+            not sig.held_reason):
+        cs.met_since = now
     cs.status_sent = Sent(sig, dict(cs.live), note)
     cs.status_sent_at = now
 
