@@ -224,7 +224,7 @@ def update(cs: ClusterState, now: float, *, idle: bool, enforce: bool = True) ->
                                     idle=idle, held=held)
     removed = {name for name, _ in terminate}
     runs, counts, connected = _node_runs(cs, types, removed | going)
-    for name in going.union(n for n in removed if drains.needs_drain(cs.pods[n])):
+    for name in going.union(n for n in removed if drains.needs_drain(cs, cs.pods[n])):
         pod_type = cs.pods[name].pod_type  # drained first: there until Ray lets it go, so
         if pod_type in types:  # it counts against the maxima, though nothing is packed on it
             counts[pod_type] = counts.get(pod_type, 0) + 1

@@ -9,7 +9,8 @@ The operator does the same, as values:
 - `remove` turns a decision to remove a running worker into a `DrainNode` action (a pod
   that is not running has no Ray on it and is deleted at once);
 - its answer is an `ActionResult`: `done` (accepted, or Ray has no such node) marks the pod
-  drained and the next plan deletes it (`plan_deletes`); `refused` keeps the pod, tells why
+  drained, and once every drain of the cluster is answered one plan deletes the drained
+  pods together (`plan_deletes`); `refused` keeps the pod, tells why
   (a Normal Event and a log line) and does not ask again for `REFUSED_HOLD` seconds (the
   node is busy: later load reports say when it is idle); a failed call keeps the pod and
   backs the cluster off like any failed call;
@@ -35,16 +36,19 @@ REFUSED_HOLD = 30.0
 """A worker Ray refused to drain (busy) is not asked again for this long."""
 
 
-def needs_drain(pod: ev.PodSeen) -> bool:
-    """Whether Ray may be running work on this pod: a running worker with an address."""
-    return pod.role == ev.WORKER and pod.phase == ev.RUNNING and bool(pod.ip) \
-        and not pod.terminating
+def needs_drain(cs: ClusterState, pod: ev.PodSeen) -> bool:
+    """Whether Ray may be running work on this pod: a running worker with an address, in a
+    cluster whose Ray the operator reads (without a load report there is no Ray to ask: an
+    operator run without the Ray link, or a head not read yet, deletes as before)."""
+    return cs.load is not None and pod.role == ev.WORKER and pod.phase == ev.RUNNING \
+        and bool(pod.ip) and not pod.terminating
 
 
 def remove(cs: ClusterState, pod: ev.PodSeen, reason: str, message: str, now: float,
            out: list[act.Action]) -> None:
     """Remove worker `pod` for `reason`: drain it first when Ray may be using it."""
-    if needs_drain(pod):
+    if cs.load is not None and pod.phase == ev.RUNNING and pod.ip and not pod.terminating \
+            and pod.role == ev.WORKER:  # `needs_drain`, inlined: a pass may remove hundreds
         out.append(act.DrainNode(cluster=cs.key, name=pod.name, pod_type=pod.pod_type,
                                  ip=pod.ip, reason=reason, message=message,
                                  deadline=now + DRAIN_DEADLINE))
@@ -59,7 +63,11 @@ def idle_message(idle_seconds: float) -> str:
 
 
 def plan_deletes(cs: ClusterState, out: list[act.Action]) -> None:
-    """Delete the workers Ray accepted to drain (still there and live)."""
+    """Delete the workers Ray accepted to drain (still there and live), all at once when no
+    drain of the cluster waits for its answer any more: the drains of one pass are answered
+    within moments of each other, and one plan deletes them together."""
+    if cs.draining:
+        return
     for name, reason in cs.drained.items():
         pod = cs.pods.get(name)
         if pod is not None and pod.live and name not in cs.deleting:
@@ -99,14 +107,15 @@ def drain_result(state: State, cs: ClusterState, name: str, ok: bool,
         return
     if event.outcome == ev.DONE:
         cs.drained[name] = reason
-        lc.mark(state, cs.key)
+        if not cs.draining:  # the last answer: the drained ones go (`plan_deletes`)
+            lc.mark(state, cs.key)
     elif event.outcome == ev.REFUSED:
         until = event.at + REFUSED_HOLD
         cs.held[name] = until
         lc.news(state, cs, "Normal", "DrainRefused",
                 f"Ray refused to drain worker {name} ({reason}): {event.reason or 'busy'}; "
                 f"it is kept, and asked again after {REFUSED_HOLD:g} s if still to go")
-        lc.wake(state, cs.key, until)
+        lc.wake(state, cs.key, until)  # (marks the cluster: drained ones may go)
     else:  # Ray could not be asked: keep the pod, back off, decide again
         lc.retry_later(state, cs, event.at)
         lc.mark(state, cs.key)

@@ -269,7 +269,8 @@ def _plan_cluster(state: st.State, cs: st.ClusterState, now: float, out: list[ac
     if _can_scale(cs):
         if cs.needs_update:
             note = _autoscale(cs, now, out, exhaustive=exhaustive)
-            stuck.plan(cs, now, out, skip=_removed(out, start))
+            if now >= cs.stuck_due:  # a worker may be stuck (`engine.stuck`)
+                stuck.plan(cs, now, out, skip=_removed(out, start))
             full = True
         else:
             _min_workers(cs, now, out)

@@ -194,6 +194,8 @@ def _status_dict(cs: ClusterState, now: float, sig: Signature, counts: dict[str,
 def _add_decided(cs: ClusterState, desired: dict[str, int], out: list[act.Action],
                  start: int) -> None:
     """Count the creates and deletes of workers planned since `start` into `desired`."""
+    dead = ev.DEAD_PHASES
+    going = cs.draining or cs.drained
     for i in range(start, len(out)):
         action = out[i]
         kind = type(action)
@@ -203,9 +205,12 @@ def _add_decided(cs: ClusterState, desired: dict[str, int], out: list[act.Action
         elif kind is act.DeletePod or kind is act.DrainNode:
             name = action.name  # type: ignore[union-attr]
             pod = cs.pods.get(name)
-            if (pod is not None and pod.role == ev.WORKER and pod.live
-                    and name not in cs.deleting and name not in cs.draining
-                    and name not in cs.drained and desired.get(pod.pod_type, 0) > 0):
+            if (pod is None or pod.role != ev.WORKER or pod.terminating
+                    or pod.phase in dead or name in cs.deleting):
+                continue
+            if going and (name in cs.draining or name in cs.drained):
+                continue  # counted as going already (`desired_workers`)
+            if desired.get(pod.pod_type, 0) > 0:
                 desired[pod.pod_type] -= 1
 
 
