@@ -187,22 +187,10 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         if value is not None and not value > 0:
             check.add("spec.upscalingSpeed", f"expected a number > 0, got {spec['upscalingSpeed']}")
         speed = value if value is not None and value > 0 else speed
-    idle = DEFAULT_IDLE_TIMEOUT_MINUTES
-    if "idleTimeoutMinutes" in spec:
-        value = check.number(spec["idleTimeoutMinutes"], "spec.idleTimeoutMinutes",
-                             maximum=MAX_IDLE_TIMEOUT_MINUTES)
-        if value is not None and value < 0:
-            check.add("spec.idleTimeoutMinutes", f"expected a number >= 0, got {value:g}")
-        idle = value if value is not None and value >= 0 else idle
-
+    idle = _minutes(check, spec, "idleTimeoutMinutes", DEFAULT_IDLE_TIMEOUT_MINUTES)
+    start_timeout = _minutes(check, spec, "workerStartTimeoutMinutes",
+                             DEFAULT_WORKER_START_TIMEOUT_MINUTES)
     unavailable, surge = _rolling_update(check, spec.get("rollingUpdate"))
-    start_timeout = DEFAULT_WORKER_START_TIMEOUT_MINUTES
-    if "workerStartTimeoutMinutes" in spec:
-        found = check.number(spec["workerStartTimeoutMinutes"], "spec.workerStartTimeoutMinutes",
-                             maximum=MAX_IDLE_TIMEOUT_MINUTES)
-        if found is not None and found < 0:
-            check.add("spec.workerStartTimeoutMinutes", f"expected a number >= 0, got {found:g}")
-        start_timeout = found if found is not None and found >= 0 else start_timeout
 
     head_cmds = check.strings(spec.get("headStartRayCommands"), "spec.headStartRayCommands")
     worker_cmds = check.strings(spec.get("workerStartRayCommands"), "spec.workerStartRayCommands")
@@ -264,6 +252,16 @@ def from_raycluster(obj: Mapping[str, Any], *, previous: ClusterSpec | None = No
         worker_start_ray_commands=worker_cmds,
         head_port=head_port,
     )
+
+
+def _minutes(check: Checker, spec: Mapping[str, Any], key: str, default: float) -> float:
+    """A number of minutes >= 0 at `spec.<key>`, or `default` when absent or wrong."""
+    if key not in spec:
+        return default
+    value = check.number(spec[key], f"spec.{key}", maximum=MAX_IDLE_TIMEOUT_MINUTES)
+    if value is not None and value < 0:
+        check.add(f"spec.{key}", f"expected a number >= 0, got {value:g}")
+    return value if value is not None and value >= 0 else default
 
 
 def _rolling_update(check: Checker, value: object) -> tuple[int, int]:

@@ -68,7 +68,9 @@ def local(tmp_path: Path) -> Iterator[Local]:
                        timeout=120)  # whatever Ray process is left, also after a failure
 
 
-def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Local) -> None:
+def up(local: Local) -> None:
+    """`sim serve --ray-processes`, the operator on it and the local cluster's head running:
+    the commands of docs/install.md."""
     port = free_port()
     local.start("serve", "-m", "sim", "serve", "--ray-processes", "--port", str(port),
                 "--kubeconfig", str(local.config), "--namespace", "ray")
@@ -79,6 +81,10 @@ def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Lo
     local.kubectl("apply", "--validate=false", "-f", str(ROOT / "examples" /
                                                          "local-ray-cluster.yaml"))
     until(lambda: local.pods() == ["head"], seconds=60)
+
+
+def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Local) -> None:
+    up(local)
     driver = local.start("burst", str(ROOT / "examples" / "burst.py"), "--kubeconfig",
                          str(local.config), "--tasks", "2", "--seconds", "5")
     until(lambda: local.pods() == ["head", "worker", "worker"], seconds=120)
@@ -97,16 +103,7 @@ def test_a_real_ray_cluster_scales_up_for_work_and_back_down_when_idle(local: Lo
 
 def test_ray_status_shows_the_operators_workers_and_what_no_type_can_hold(
         local: Local) -> None:
-    port = free_port()
-    local.start("serve", "-m", "sim", "serve", "--ray-processes", "--port", str(port),
-                "--kubeconfig", str(local.config), "--namespace", "ray")
-    until(local.config.exists)
-    local.start("operator", "-m", "adapters", "--kubeconfig", str(local.config),
-                "--operator-name", "local", "--ray-address", "{ip}:{port}",
-                "--ray-poll-seconds", "2", "--metrics-port", str(free_port()))
-    local.kubectl("apply", "--validate=false", "-f", str(ROOT / "examples" /
-                                                         "local-ray-cluster.yaml"))
-    until(lambda: local.pods() == ["head"], seconds=60)
+    up(local)
     local.start("burst", str(ROOT / "examples" / "burst.py"), "--kubeconfig",
                 str(local.config), "--tasks", "1", "--seconds", "60", "--impossible", "64")
     until(lambda: local.pods() == ["head", "worker"], seconds=120)
