@@ -44,7 +44,10 @@ class Head:
     def __init__(self, version: str, folder: Path) -> None:
         self.bin = ray_versions.environment(version) / "bin"
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-                    "PATH": f"{self.bin}:{os.environ['PATH']}"}
+                    "PATH": f"{self.bin}:{os.environ['PATH']}",
+                    # a head as the operator starts it: no autoscaler of Ray's own, v1's
+                    # status key (a v2 head shows the GCS's view, not the operator's)
+                    "RAY_enable_autoscaler_v2": "0"}
         self.env.pop("PYTHONPATH", None)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
