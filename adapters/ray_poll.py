@@ -30,6 +30,7 @@ from typing import Any
 from attrs import define, field
 
 from adapters import ray_load
+from driver.execute import result
 from engine import actions as act
 from engine import events as ev
 from engine import raystatus
@@ -121,9 +122,7 @@ class Poller:
         the answer comes back through `deliver` as the action's result."""
         address = self.addresses.get(action.cluster)
         if address is None:
-            return ev.ActionResult(cluster=action.cluster, at=at, action=action.ref,
-                                   outcome=ev.FAILED_OUTCOME,
-                                   reason="the cluster's Ray head is not running")
+            return result(action, at, ev.FAILED_OUTCOME, "the cluster's Ray head is not running")
         self.pool.submit(self._drain, action, address)
         return None
 
@@ -136,8 +135,7 @@ class Poller:
         except Exception as exc:  # any failure of a head is data
             outcome, reason = ev.FAILED_OUTCOME, str(exc)
             self.log(f"{action.cluster[1]},{action.cluster[0]}: WARNING {reason}")
-        self.deliver(ev.ActionResult(cluster=action.cluster, at=self.clock(),
-                                     action=action.ref, outcome=outcome, reason=reason))
+        self.deliver(result(action, self.clock(), outcome, reason))
 
     def _read(self, key: ev.ClusterKey, address: str, watch: Watch,
               view: tuple[bytes, bytes] | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from driver.execute import result
 from engine import actions as act
 from engine import events as ev
 from engine.labels import LABEL_CLUSTER, LABEL_KIND
@@ -126,17 +127,12 @@ class Drains:
     def drain(self, action: act.DrainNode, at: float) -> ev.ActionResult:
         rc = self.world.ray.get(action.cluster)
         if rc is None or not rc.head_up:
-            return _answer(action, at, ev.FAILED_OUTCOME, "the Ray head does not answer")
+            return result(action, at, ev.FAILED_OUTCOME, "the Ray head does not answer")
         node = rc.nodes.get(action.name)
         if node is None:
-            return _answer(action, at, ev.DONE, "no such Ray node")
+            return result(action, at, ev.DONE, "no such Ray node")
         if node.running:
-            return _answer(action, at, ev.REFUSED,
+            return result(action, at, ev.REFUSED,
                            f"the node is busy: {node.running} tasks run on it")
         node.draining = True
-        return _answer(action, at, ev.DONE)
-
-
-def _answer(action: act.DrainNode, at: float, outcome: str, reason: str = "") -> ev.ActionResult:
-    return ev.ActionResult(cluster=action.cluster, at=at, action=action.ref, outcome=outcome,
-                           reason=reason)
+        return result(action, at, ev.DONE)
